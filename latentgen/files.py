@@ -1,0 +1,90 @@
+"""Atomic writes and input path checks. Every output goes through atomic_path / atomic_dir."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from .errors import InputError
+
+
+def check_input_file(path: Path, what: str = "file") -> Path:
+    """Raise InputError unless `path` is a readable, non-empty regular file."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such {what}")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, expected a {what}")
+    if not os.access(path, os.R_OK):
+        raise InputError(f"{path}: not readable")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: empty file (0 bytes)")
+    return path
+
+
+def check_output_path(dest: Path) -> Path:
+    """Fail early, before any work, when `dest` cannot be written."""
+    dest = Path(dest)
+    if dest.is_dir():
+        raise InputError(f"{dest}: is a directory, expected an output file name")
+    parent = dest.parent
+    probe = parent
+    while not probe.exists():  # the nearest existing ancestor must be a writable folder
+        probe = probe.parent
+    if not probe.is_dir():
+        raise InputError(f"{dest}: {probe} is not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise InputError(f"{dest}: folder {probe} is not writable")
+    return dest
+
+
+def _mkdir(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"{folder}: cannot create folder ({e.strerror})") from e
+
+
+@contextmanager
+def atomic_path(dest: Path) -> Iterator[Path]:
+    """Yield a temp path beside `dest`; it replaces `dest` only if the block finishes.
+
+    Same folder -> same filesystem -> atomic rename. The suffix is kept for writers that sniff it.
+    """
+    dest = Path(dest)
+    _mkdir(dest.parent)
+    tmp = dest.with_name(f".{dest.stem}.{os.getpid()}.tmp{dest.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, dest)
+    except PermissionError as e:
+        raise InputError(f"{dest}: cannot write ({e.strerror})") from e
+    finally:  # also runs on Ctrl-C
+        tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_dir(dest: Path) -> Iterator[Path]:
+    """Yield a fresh temp folder beside `dest`; it becomes `dest` only if the block finishes.
+
+    An existing `dest` is moved aside first and deleted after the rename, so a reader sees either
+    the old folder or the new one, never a mix.
+    """
+    dest = Path(dest)
+    _mkdir(dest.parent)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
+    old = None
+    try:
+        yield tmp
+        if dest.exists():
+            old = dest.with_name(f".{dest.name}.{os.getpid()}.old")
+            os.replace(dest, old)
+        os.replace(tmp, dest)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)

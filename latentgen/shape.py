@@ -1,0 +1,217 @@
+"""STAGE generate-shape: preprocessed image -> shape latent, by flow-matching sampling of the DiT.
+
+    models = load_shape_models(weights_dir, rt)                  # reference combined checkpoint folder
+    latent = generate_shape(prepare_image(path), models, ShapeOptions(steps=30, seed=7))
+    mesh = decode(latent, models.vae, ...)                       # encode.py
+
+The conditioner encodes the image into tokens [1, L, D]; the sampler integrates the DiT's velocity from
+seeded noise [1, N, C]; the result is divided by the VAE's scale_factor (the reference does the same before
+decoding), so `Latent.tokens` is what the ShapeVAE decoder eats.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from .artifacts import Latent
+from .config import config_hash
+from .errors import ConfigError, InputError, WeightsError
+from .models.checkpoint import Checkpoint, build_exact, open_checkpoint, read_state, read_yaml, resolve_checkpoint
+from .models.conditioner import ConditionerConfig, ImageConditioner, reference_to_dinov2
+from .models.dit import DiTConfig, ShapeDiT
+from .models.shapevae import ShapeVAE, shapevae_config
+from .runtime import Runtime
+from .sampling import (
+    Progress,
+    SchedulerConfig,
+    cfg_velocity,
+    distilled_velocity,
+    initial_noise,
+    make_scheduler,
+    sample,
+)
+
+DEFAULT_STEPS = {"flow": 50, "consistency": 5}  # reference defaults: 50 steps; turbo checkpoints run 5
+
+
+@dataclass(frozen=True)
+class ShapeOptions:
+    steps: int | None = None  # None: the checkpoint's default (50, or 5 for turbo)
+    guidance: float = 5.0  # CFG scale (or the distilled guidance input); < 0 turns CFG off, as in the reference
+    seed: int = 1234
+
+    def __post_init__(self) -> None:
+        if self.steps is not None and not 1 <= self.steps <= 1000:
+            raise ConfigError(f"--steps {self.steps}: choose 1..1000")
+        if not -1e3 < self.guidance < 1e3:
+            raise ConfigError(f"--guidance {self.guidance}: out of range")
+        if not 0 <= self.seed < 2**63:
+            raise ConfigError(f"--seed {self.seed}: must be in 0..2^63-1")
+
+
+@dataclass(eq=False)
+class ShapeModels:
+    """Everything generate_shape needs, loaded from one reference DiT folder."""
+
+    dit: ShapeDiT
+    vae: ShapeVAE
+    conditioner: ImageConditioner
+    scheduler: SchedulerConfig
+    scale_factor: float  # DiT latents = VAE latents * scale_factor
+    name: str  # checkpoint folder, e.g. hunyuan3d-dit-v2-0
+    image_size: int = 512  # the reference ImageProcessorV2 settings for image.prepare_image
+    border_ratio: float = 0.15
+
+    @property
+    def latent_shape(self) -> tuple[int, int]:
+        """(N, C) of one sample's latents."""
+        return self.vae.config.num_latents, self.vae.config.embed_dim
+
+    def default_steps(self) -> int:
+        return DEFAULT_STEPS[self.scheduler.kind]
+
+
+# ---------------------------------------------------------------------------------------------- loading
+
+
+def _entry_params(raw: dict, key: str, source: str) -> dict:
+    entry = raw.get(key)
+    if not isinstance(entry, dict) or not isinstance(entry.get("params", {}), dict):
+        raise ConfigError(f"{source}: no `{key}` section with `params`")
+    return dict(entry.get("params") or {})
+
+
+def _shape_config(folder: Path) -> tuple[DiTConfig, ConditionerConfig, SchedulerConfig, dict]:
+    source = folder / "config.yaml"
+    raw = read_yaml(source)
+    dit = DiTConfig.from_reference(_entry_params(raw, "model", str(source)), f"{source} model.params")
+    cond = ConditionerConfig.from_reference(_entry_params(raw, "conditioner", str(source)), f"{source} conditioner")
+    sched = SchedulerConfig.from_reference(raw.get("scheduler") or {}, f"{source} scheduler")
+    image = raw.get("image_processor", {}).get("params", {}) if isinstance(raw.get("image_processor"), dict) else {}
+    return dit, cond, sched, dict(image or {})
+
+
+def _component(folder: Path, name: str) -> Checkpoint:
+    ckpt = open_checkpoint(folder, name)
+    if ckpt is None or ckpt.standalone:
+        raise WeightsError(f"{folder}: config.yaml describes no `{name}` of a combined DiT checkpoint")
+    return ckpt
+
+
+def load_shape_models(weights: Path, rt: Runtime, variant: str | None = None) -> ShapeModels:
+    """Load DiT, ShapeVAE and DINOv2 conditioner from a reference combined checkpoint.
+
+    `weights` is a DiT folder (config.yaml + model.fp16.safetensors holding `model.*`, `vae.*`,
+    `conditioner.*`) or a model root holding such folders (hunyuan3d-dit-v2-0, -fast, -turbo, v2-mini ...),
+    where `variant` ("fast", "turbo", "mini", a folder name ...) picks one; the plain v2-0 by default.
+    The file is read once; each tensor is cast to rt.dtype, moved to rt.device and assigned into a model
+    built on the meta device while its source is dropped, so peak memory stays near one copy.
+    """
+    dit_ckpt = resolve_checkpoint(Path(weights), "model", variant)
+    if dit_ckpt.standalone:
+        raise WeightsError(f"{dit_ckpt.folder}: expected a combined DiT checkpoint (model.*, vae.*, conditioner.*)")
+    folder = dit_ckpt.folder
+    dit_cfg, cond_cfg, sched_cfg, image_params = _shape_config(folder)
+    vae_ckpt = _component(folder, "vae")
+    vae_cfg = shapevae_config(vae_ckpt)
+    if dit_cfg.in_channels != vae_cfg.embed_dim:
+        raise ConfigError(f"{folder}: DiT in_channels={dit_cfg.in_channels} but VAE embed_dim={vae_cfg.embed_dim}")
+    if dit_cfg.context_in_dim != cond_cfg.hidden_size:
+        raise ConfigError(
+            f"{folder}: DiT context_in_dim={dit_cfg.context_in_dim} but conditioner width={cond_cfg.hidden_size}"
+        )
+    parts = _split(read_state(dit_ckpt.weights), dit_ckpt)
+    source = str(dit_ckpt.weights)
+    dit = build_exact(lambda: ShapeDiT(dit_cfg), parts.pop("model"), f"{source} [model.*]", rt.dtype, rt.device)
+    vae = build_exact(lambda: ShapeVAE(vae_cfg), parts.pop("vae"), f"{source} [vae.*]", rt.dtype, rt.device)
+    vae.name = vae_ckpt.name
+    cond_state = reference_to_dinov2(parts.pop("conditioner"))
+    conditioner = build_exact(
+        lambda: ImageConditioner(cond_cfg), cond_state, f"{source} [conditioner.*]", rt.dtype, rt.device
+    )
+    return ShapeModels(
+        dit,
+        vae,
+        conditioner,
+        sched_cfg,
+        float(vae_cfg.scale_factor),
+        folder.name,
+        image_size=int(image_params.get("size", 512)),
+        border_ratio=float(image_params.get("border_ratio", 0.15)),
+    )
+
+
+def _split(state: dict[str, Tensor], ckpt: Checkpoint) -> dict[str, dict[str, Tensor]]:
+    """Combined state -> {component: {name: tensor}} for model / vae / conditioner (others are ignored, as the
+    reference does). Popping as we go leaves each tensor referenced once, so loading can free it."""
+    parts: dict[str, dict[str, Tensor]] = {"model": {}, "vae": {}, "conditioner": {}}
+    for key in list(state):
+        component, _, rest = key.partition(".")
+        tensor = state.pop(key)
+        if component in parts:
+            parts[component][rest] = tensor
+    for component, tensors in parts.items():
+        if not tensors:  # the reference would silently keep a random conditioner; we refuse
+            raise WeightsError(f"{ckpt.weights}: no {component}.* tensors in the combined checkpoint")
+    return parts
+
+
+# ---------------------------------------------------------------------------------------------- the stage
+
+
+def condition(image: Tensor, models: ShapeModels) -> Tensor:
+    """image [B, 3, H, W] in [-1, 1] -> image tokens [B, L, D] in the model dtype."""
+    return models.conditioner(image.to(models.conditioner.model.embeddings.cls_token.device))
+
+
+def sample_latents(
+    image: Tensor,
+    models: ShapeModels,
+    opts: ShapeOptions,
+    progress: Progress | None = None,
+    noise: Tensor | None = None,
+    on_step: Callable[[int, Tensor, Tensor], None] | None = None,
+) -> Tensor:
+    """image [B, 3, H, W] in [-1, 1] -> DiT-space latents [B, N, C] float32 (before 1 / scale_factor).
+
+    noise: [B, N, C] starting point; default: seeded as the reference (see sampling.initial_noise).
+    on_step(i, t [B], x [B, N, C]) sees every step (for traces).
+    """
+    report = progress or (lambda phase, fraction: None)
+    device = models.dit.latent_in.weight.device
+    with torch.inference_mode():
+        report("conditioning", 0.0)
+        cond = condition(image, models)  # [B, L, D]
+        report("conditioning", 1.0)
+        batch = cond.shape[0]
+        if noise is None:
+            noise = initial_noise((batch, *models.latent_shape), opts.seed, device)
+        elif tuple(noise.shape) != (batch, *models.latent_shape):
+            raise InputError(f"noise shape {tuple(noise.shape)} != {(batch, *models.latent_shape)}")
+        if models.dit.config.guidance_embed:  # guidance-distilled: the scale is an input, no CFG batch
+            velocity = distilled_velocity(models.dit, cond, opts.guidance)
+        elif opts.guidance >= 0:
+            velocity = cfg_velocity(models.dit, cond, models.conditioner.unconditional(batch), opts.guidance)
+        else:
+            velocity = lambda x, t: models.dit(x.to(cond.dtype), t, cond).float()
+        scheduler = make_scheduler(models.scheduler, opts.steps or models.default_steps(), device)
+        return sample(velocity, noise.to(device), scheduler, report, on_step)
+
+
+def generate_shape(
+    image: Tensor, models: ShapeModels, opts: ShapeOptions = ShapeOptions(), progress: Progress | None = None
+) -> Latent:
+    """Preprocessed image ([1, 3, H, W] in [-1, 1], or image.PreparedImage) -> Latent (tokens [N, C] float32)."""
+    tensor = getattr(image, "tensor", image)
+    if not isinstance(tensor, Tensor) or tensor.ndim != 4 or tensor.shape[:2] != (1, 3):
+        raise InputError("generate_shape wants one preprocessed image [1, 3, H, W] (see image.prepare_image)")
+    latents = sample_latents(tensor, models, opts, progress)  # [1, N, C]
+    tokens = (latents[0] * (1.0 / models.scale_factor)).cpu()  # the reference multiplies by 1 / scale_factor
+    steps = opts.steps or models.default_steps()
+    extra = {"dit": models.name, "steps": str(steps), "guidance": str(opts.guidance), "sampler": models.scheduler.kind}
+    return Latent(tokens, models.vae.name, config_hash(models.vae.config), opts.seed, extra)

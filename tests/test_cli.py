@@ -1,0 +1,113 @@
+"""The command line as a user meets it: exit codes, one-line errors, no half-written files."""
+
+import json
+
+import pytest
+
+from .conftest import EXAMPLES, validate_glb
+
+SPOT = EXAMPLES / "spot" / "spot.obj"
+
+
+def only_line(text: str) -> str:
+    lines = [line for line in text.splitlines() if line.strip()]
+    assert len(lines) == 1, text
+    return lines[0]
+
+
+def test_version_and_help(cli):
+    assert cli("--version").stdout.startswith("latentgen ")
+    result = cli("--help")
+    assert result.exit_code == 0
+    for command in ("export", "render", "info"):
+        assert command in result.stdout
+
+
+def test_export_writes_the_requested_format(cli, tmp_path):
+    result = cli("export", SPOT, "-o", tmp_path / "spot.glb", "--faces", "5000")
+    assert result.exit_code == 0, result.stderr
+    assert "5000 faces" in result.stdout
+    assert validate_glb(tmp_path / "spot.glb")["errors"] == 0
+
+
+def test_json_mode_prints_one_object_per_line(cli, tmp_path):
+    result = cli("--json", "export", SPOT, "-o", tmp_path / "spot.ply")
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    assert events[-1]["event"] == "result" and events[-1]["output"] == str(tmp_path / "spot.ply")
+    assert {e["event"] for e in events} <= {"progress", "result"}
+
+
+def _bad_inputs(tmp_path):
+    (tmp_path / "empty.obj").write_bytes(b"")
+    (tmp_path / "corrupt.glb").write_bytes(b"glTF" + b"\x00" * 40)
+    (tmp_path / "corrupt.obj").write_text("not an obj\n")
+    (tmp_path / "nofaces.obj").write_text("v 0 0 0\nv 1 0 0\nv 0 1 0\n")
+    (tmp_path / "nan.obj").write_text("v 0 0 0\nv nan 0 0\nv 0 1 0\nf 1 2 3\n")
+    (tmp_path / "a folder.obj").mkdir()
+    return ["missing.obj", "empty.obj", "corrupt.glb", "corrupt.obj", "nofaces.obj", "nan.obj", "a folder.obj"]
+
+
+def test_each_bad_input_gives_one_line_exit_2_and_no_output(cli, tmp_path):
+    names = _bad_inputs(tmp_path)
+    out_dir = tmp_path / "out"
+    for name in names:
+        result = cli("export", tmp_path / name, "-o", out_dir / "x.glb")
+        assert result.exit_code == 2, (name, result.stderr)
+        line = only_line(result.stderr)
+        assert line.startswith("error:") and name in line and "Traceback" not in result.stderr
+    assert not out_dir.exists() or list(out_dir.iterdir()) == []
+
+
+def test_unwritable_output_folder_is_a_clear_error(cli, tmp_path):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("I am a file")
+    result = cli("export", SPOT, "-o", blocker / "sub" / "x.glb")
+    assert result.exit_code == 2 and "not a folder" in only_line(result.stderr)
+    result = cli("export", SPOT, "-o", "/proc/latentgen-test/x.glb")  # /proc refuses new folders, even for root
+    assert result.exit_code == 2 and "/proc/latentgen-test" in only_line(result.stderr)
+
+
+def test_usage_errors_are_one_line_with_exit_2(cli, tmp_path):
+    assert cli("export", SPOT).exit_code == 2  # no -o
+    result = cli("export", SPOT, "-o", tmp_path / "x.glb", "--up", "x")
+    assert result.exit_code == 2 and "--up" in only_line(result.stderr)
+    result = cli("export", SPOT, "-o", tmp_path / "x.fbx")
+    assert result.exit_code == 2 and "fbx" in only_line(result.stderr)
+    assert cli("--device", "tpu", "info").exit_code == 2
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_batch_goes_past_bad_inputs_and_exits_1(cli, tmp_path):
+    (tmp_path / "broken.obj").write_text("garbage\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    result = cli("export", SPOT, tmp_path / "broken.obj", SPOT, "-o", out, "--format", "ply")
+    assert result.exit_code == 1
+    skipped = [line for line in result.stderr.splitlines() if "skipped" in line]
+    assert len(skipped) == 1 and "broken.obj" in skipped[0]
+    assert sorted(p.name for p in out.iterdir()) == ["spot.ply", "spot_1.ply"]  # colliding stems stay distinct
+
+
+def test_cuda_on_a_machine_without_gpu_is_exit_4(cli):
+    pytest.importorskip("torch")
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    result = cli("--device", "cuda", "info")
+    assert result.exit_code == 4 and "CUDA" in only_line(result.stderr)
+
+
+def test_info_reports_versions_and_backends(cli):
+    result = cli("--json", "info")
+    facts = json.loads(result.stdout.splitlines()[-1])
+    assert facts["latentgen"] and "torch" in facts["packages"] and "cpu" in facts["rasterizers"]
+
+
+def test_render_writes_a_turntable_png(cli, tmp_path):
+    from PIL import Image
+
+    result = cli("render", SPOT, "-o", tmp_path / "p.png", "--views", "4", "--size", "64")
+    assert result.exit_code == 0, result.stderr
+    with Image.open(tmp_path / "p.png") as im:
+        assert im.size[0] >= 64 * 2 and im.mode in ("RGB", "RGBA")

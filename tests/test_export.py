@@ -1,0 +1,122 @@
+import json
+import struct
+
+import numpy as np
+import pytest
+import trimesh
+
+from latentgen.errors import InputError
+from latentgen.export import ExportOptions, export
+from latentgen.meshio import has_texture, load_mesh
+from latentgen.meshops import CleanupOptions, cleanup, decimate
+
+from .conftest import EXAMPLES, MESHES, shared_path, validate_glb
+
+SPOT = EXAMPLES / "spot" / "spot.obj"
+
+
+def glb_json(path):
+    """The JSON chunk of a GLB file."""
+    data = path.read_bytes()
+    length = struct.unpack_from("<I", data, 12)[0]
+    return json.loads(data[20 : 20 + length])
+
+
+def test_textured_spot_keeps_its_texture_in_glb_and_obj(tmp_path):
+    spot = load_mesh(SPOT)
+    for fmt in ("glb", "obj"):
+        export(spot, tmp_path / f"spot.{fmt}")
+        back = load_mesh(tmp_path / f"spot.{fmt}")
+        assert has_texture(back), fmt
+        assert np.allclose(np.sort(back.visual.uv, axis=0)[::97], np.sort(spot.visual.uv, axis=0)[::97], atol=1e-5)
+    assert (tmp_path / "spot.mtl").exists() and (tmp_path / "spot.png").exists()
+    assert "map_Kd spot.png" in (tmp_path / "spot.mtl").read_text()
+
+
+def test_glb_material_is_explicit_pbr_and_validates(tmp_path):
+    export(load_mesh(SPOT), tmp_path / "spot.glb", ExportOptions(roughness=0.6))
+    material = glb_json(tmp_path / "spot.glb")["materials"][0]["pbrMetallicRoughness"]
+    assert material["metallicFactor"] == 0.0 and material["roughnessFactor"] == 0.6
+    assert "baseColorTexture" in material
+    report = validate_glb(tmp_path / "spot.glb")
+    assert report["errors"] == 0, report["messages"]
+
+
+def test_untextured_glb_also_gets_a_non_metallic_material(tmp_path):
+    export(trimesh.creation.icosphere(), tmp_path / "ball.glb")
+    material = glb_json(tmp_path / "ball.glb")["materials"][0]["pbrMetallicRoughness"]
+    assert material["metallicFactor"] == 0.0
+    assert validate_glb(tmp_path / "ball.glb")["errors"] == 0
+
+
+@pytest.mark.parametrize("fmt", ["glb", "obj", "ply", "stl"])
+def test_every_shared_mesh_round_trips_through_every_format(tmp_path, fmt):
+    paths = sorted(p for p in shared_path("data", "meshes").iterdir() if p.is_file() and p.suffix in (".obj", ".ply"))
+    for src in [*paths, SPOT]:
+        mesh = load_mesh(src)
+        out = tmp_path / f"{src.stem}.{fmt}"
+        export(mesh, out)
+        back = load_mesh(out)
+        assert len(back.faces) == len(mesh.faces), src.name
+        assert np.allclose(back.bounds, mesh.bounds, atol=1e-5 * np.ptp(mesh.bounds)), src.name
+        if fmt == "glb":
+            assert validate_glb(out)["errors"] == 0, src.name
+
+
+def test_face_budget_is_exact(tmp_path):
+    for src in (MESHES / "stanford_bunny.obj", SPOT):
+        if not src.exists():
+            continue
+        result = export(load_mesh(src), tmp_path / "out.glb", ExportOptions(faces=5000))
+        assert len(result.mesh.faces) == 5000
+        assert len(load_mesh(tmp_path / "out.glb").faces) == 5000
+
+
+def test_decimating_a_textured_mesh_keeps_uvs_within_the_original_chart_bounds():
+    spot = load_mesh(SPOT)
+    small = decimate(spot, 2000)
+    assert len(small.faces) == 2000 and has_texture(small)
+    lo, hi = spot.visual.uv.min(axis=0), spot.visual.uv.max(axis=0)
+    assert (small.visual.uv >= lo - 1e-6).all() and (small.visual.uv <= hi + 1e-6).all()
+
+
+def test_decimation_copes_with_a_million_faces():
+    big = trimesh.creation.icosphere(subdivisions=8)  # 1.3M faces
+    small = decimate(big, 20000)
+    assert len(small.faces) == 20000
+    assert np.allclose(np.linalg.norm(small.vertices, axis=1), 1.0, atol=0.01)
+
+
+def test_cleanup_removes_floaters_degenerate_and_duplicate_faces():
+    body = trimesh.creation.icosphere(subdivisions=3)
+    speck = trimesh.creation.icosphere(subdivisions=1, radius=0.005).apply_translation([3, 0, 0])
+    mesh = trimesh.util.concatenate([body, speck])
+    faces = np.vstack([mesh.faces, mesh.faces[:5], [[0, 0, 1]]])  # 5 duplicates + 1 degenerate
+    dirty = trimesh.Trimesh(mesh.vertices, faces, process=False)
+    clean, report = cleanup(dirty, CleanupOptions())
+    assert report.components_removed == 1 and report.duplicate_removed == 5 and report.degenerate_removed == 1
+    assert len(clean.faces) == len(body.faces)
+    assert len(dirty.faces) == len(faces)  # input untouched
+
+
+def test_cleanup_closes_small_holes():
+    sphere = trimesh.creation.icosphere(subdivisions=3)
+    holed = trimesh.Trimesh(sphere.vertices, sphere.faces[1:], process=False)
+    clean, report = cleanup(holed, CleanupOptions(max_hole_edges=10))
+    assert report.holes_closed >= 1 and clean.is_watertight
+
+
+def test_up_scale_and_center(tmp_path):
+    box = trimesh.creation.box((1, 2, 3)).apply_translation([10, 0, 0])
+    result = export(box, tmp_path / "b.ply", ExportOptions(center=True, scale=2.0, up="z"))
+    assert np.allclose(result.mesh.extents, [2, 6, 4])  # y and z swapped, doubled
+    assert np.allclose(result.mesh.bounds.mean(axis=0), 0)
+
+
+def test_bad_options_are_input_errors():
+    with pytest.raises(InputError):
+        ExportOptions(up="x")
+    with pytest.raises(InputError):
+        ExportOptions(scale=0)
+    with pytest.raises(InputError, match="unknown output format"):
+        export(trimesh.creation.box(), "out.fbx")
