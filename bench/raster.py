@@ -1,10 +1,10 @@
 """Rasterization speed: latentgen's CPU backend vs embree ray casting (and nvdiffrast when it runs).
 
-    python bench/raster.py [--meshes DIR] [--repeat 5]
+    python bench/raster.py [--meshes DIR] [--repeat 5] [--threads N]
 
-Cases: a 1024^2 perspective view of the Stanford bunny (69k faces) and of the bunny subdivided once (278k faces),
-and a 2048^2 UV raster of Spot subdivided to 94k and 375k faces. Times are the median of --repeat runs after one
-warm-up (numba compilation and embree BVH builds are not counted; the BVH build is reported apart).
+Cases: a 1024^2 perspective view of the Stanford bunny (69k faces) and of the bunny subdivided once and twice (278k,
+1.1M faces), and a 2048^2 UV raster of Spot subdivided to 94k and 375k faces. Times are the median of --repeat runs
+after one warm-up (numba compilation and embree BVH builds are not counted; the BVH build is reported apart).
 "agree" is the share of pixels where the CPU backend and embree report the same triangle (background included).
 The machine alternates between fast and slow phases: compare the ratios within one run.
 """
@@ -12,6 +12,7 @@ The machine alternates between fast and slow phases: compare the ratios within o
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import time
 from pathlib import Path
@@ -23,6 +24,7 @@ from trimesh.ray.ray_pyembree import RayMeshIntersector
 from latentgen.camera import Camera, orbit_camera
 from latentgen.errors import DeviceError
 from latentgen.render import get_rasterizer
+from latentgen.render.cpu import CpuRasterizer
 
 DEFAULT_MESHES = Path(__file__).resolve().parents[2] / "shared" / "data" / "meshes"
 
@@ -60,61 +62,61 @@ def unit_mesh(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
     return trimesh.Trimesh((v - center) / np.linalg.norm(v - center, axis=1).max(), mesh.faces, process=False)
 
 
+def run_case(name: str, kind: str, v, f, target, rasterizers: dict, repeat: int) -> str:
+    """One table row. kind "view": target is a Camera; kind "uv": v are uvs [V, 2] and target the texture size."""
+    if kind == "view":
+        origins, dirs = view_rays(target)
+        scene = trimesh.Trimesh(v, f, process=False)
+    else:
+        origins, dirs = uv_rays(target)
+        scene = trimesh.Trimesh(np.c_[v, np.zeros(len(v))], f, process=False)
+    times, results = {}, {}
+    for key, r in rasterizers.items():
+        draw = functools.partial(r.rasterize if kind == "view" else r.rasterize_uv, v, f, target)
+        times[key], results[key] = timed(draw, repeat)
+    t0 = time.perf_counter()
+    rays = RayMeshIntersector(scene)
+    rays.intersects_first(origins[:1], dirs[:1])  # the BVH is built lazily on the first query
+    t_bvh = time.perf_counter() - t0
+    t_embree, hit = timed(lambda: rays.intersects_first(origins, dirs), repeat)
+    agree = 100 * np.mean(hit == results["cpu"].face_id.ravel())
+    row = f"{name:<26} {len(f):>8} {times['cpu']:>8.4f} {t_embree:>9.4f} {t_bvh:>7.3f}"
+    row += f" {t_embree / times['cpu']:>10.1f} {agree:>8.3f}"
+    return row + (f" {times['nvdiffrast']:>12.4f}" if "nvdiffrast" in times else "")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--meshes", type=Path, default=DEFAULT_MESHES)
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=None, help="CPU backend threads (default: all cores)")
     args = ap.parse_args()
 
-    cpu = get_rasterizer("cpu")
+    rasterizers = {"cpu": CpuRasterizer(args.threads)}
     try:
-        gpu = get_rasterizer("nvdiffrast")
+        rasterizers["nvdiffrast"] = get_rasterizer("nvdiffrast")
     except DeviceError as e:
-        gpu = None
         print(f"nvdiffrast: skipped ({e})")
 
     bunny = unit_mesh(trimesh.load(args.meshes / "stanford_bunny.obj", force="mesh", process=False))
     spot = trimesh.load(args.meshes / "spot" / "spot_textured.obj", force="mesh", process=False)
     cases = []
     camera = orbit_camera(30, 20, 2.9, size=1024)
-    for k in (0, 1):
-        v, f = bunny.vertices, bunny.faces
-        for _ in range(k):
-            v, f = trimesh.remesh.subdivide(v, f)
+    v, f = bunny.vertices, bunny.faces
+    for k in range(3):
         cases.append((f"view 1024^2, bunny x{4**k}", "view", v, f, camera))
-    for k in (2, 3):
-        v, f, uv = spot.vertices, spot.faces, np.asarray(spot.visual.uv)
-        for _ in range(k):
-            v, f, attr = trimesh.remesh.subdivide(v, f, vertex_attributes={"uv": uv})
-            uv = attr["uv"]
-        cases.append((f"uv 2048^2, spot x{4**k}", "uv", uv, f, 2048))
+        v, f = trimesh.remesh.subdivide(v, f)
+    v, f, uv = spot.vertices, spot.faces, np.asarray(spot.visual.uv)
+    for k in range(4):
+        if k >= 2:
+            cases.append((f"uv 2048^2, spot x{4**k}", "uv", uv, f, 2048))
+        v, f, attr = trimesh.remesh.subdivide(v, f, vertex_attributes={"uv": uv})
+        uv = attr["uv"]
 
-    header = f"{'case':<24} {'faces':>8} {'cpu s':>8} {'embree s':>9} {'bvh s':>7} {'embree/cpu':>10} {'agree %':>8}"
-    header += f" {'nvdiffrast s':>12}" if gpu else ""
-    print(header)
-    for name, kind, v, f, cam_or_size in cases:
-        if kind == "view":
-            t_cpu, frags = timed(lambda: cpu.rasterize(v, f, cam_or_size), args.repeat)
-            origins, dirs = view_rays(cam_or_size)
-            scene = trimesh.Trimesh(v, f, process=False)
-        else:
-            t_cpu, frags = timed(lambda: cpu.rasterize_uv(v, f, cam_or_size), args.repeat)
-            origins, dirs = uv_rays(cam_or_size)
-            scene = trimesh.Trimesh(np.c_[v, np.zeros(len(v))], f, process=False)
-        t0 = time.perf_counter()
-        rays = RayMeshIntersector(scene)
-        rays.intersects_first(origins[:1], dirs[:1])  # the BVH is built lazily on the first query
-        t_bvh = time.perf_counter() - t0
-        t_embree, hit = timed(lambda: rays.intersects_first(origins, dirs), args.repeat)
-        agree = 100 * np.mean(hit == frags.face_id.ravel())
-        row = f"{name:<24} {len(f):>8} {t_cpu:>8.4f} {t_embree:>9.4f} {t_bvh:>7.3f} {t_embree / t_cpu:>10.1f} {agree:>8.3f}"
-        if gpu:
-            if kind == "view":
-                t_gpu, _ = timed(lambda: gpu.rasterize(v, f, cam_or_size), args.repeat)
-            else:
-                t_gpu, _ = timed(lambda: gpu.rasterize_uv(v, f, cam_or_size), args.repeat)
-            row += f" {t_gpu:>12.4f}"
-        print(row, flush=True)
+    header = f"{'case':<26} {'faces':>8} {'cpu s':>8} {'embree s':>9} {'bvh s':>7} {'embree/cpu':>10} {'agree %':>8}"
+    print(header + (f" {'nvdiffrast s':>12}" if "nvdiffrast" in rasterizers else ""))
+    for case in cases:
+        print(run_case(*case, rasterizers, args.repeat), flush=True)
 
 
 if __name__ == "__main__":

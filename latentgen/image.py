@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import ConfigError, InputError
+from .errors import ConfigError, InputError, StageError
 from .files import check_input_file
 
 MIN_SIDE = 32  # smaller pictures carry too little of the object to condition on
@@ -61,7 +62,7 @@ def load_image(path: Path | str) -> Image.Image:
 
     EXIF orientation is applied. Every unusable file raises InputError with a one-line message naming it.
     """
-    path = check_input_file(Path(path), "image file")
+    path = check_input_file(Path(path))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -71,8 +72,15 @@ def load_image(path: Path | str) -> Image.Image:
                 rgba = to_rgba(img)
     except InputError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise InputError(f"{path}: not a readable image ({_short(e)})") from e
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:  # PIL's own limit, met before ours
+        pixels = re.search(r"\((\d+) pixels\)", str(e))
+        size = f" ({int(pixels[1]) / 1e6:.0f} Mpx)" if pixels else ""
+        raise InputError(
+            f"{path}: image is too large to load safely{size}; the limit is {MAX_PIXELS / 1e6:.0f} Mpx, "
+            "downscale it first"
+        ) from e
+    except UnidentifiedImageError as e:
+        raise InputError(f"{path}: not an image file PIL can read (PNG, JPEG, WebP, BMP, TIFF, ...)") from e
     except (OSError, SyntaxError, ValueError, EOFError) as e:  # truncated or corrupt data inside a known format
         raise InputError(f"{path}: corrupt or truncated image ({_short(e)})") from e
     _check_size(rgba.size, str(path))  # EXIF rotation can swap sides; cheap to check again
@@ -140,7 +148,7 @@ def _foreground(arr: np.ndarray, method: str) -> tuple[np.ndarray, str]:
     if not arr[..., 3].any():
         raise InputError("image is fully transparent, there is no object to model")
     if method == "auto":
-        method = "alpha" if bool((arr[..., 3] < 255).any()) else "grabcut"
+        method = "alpha" if has_meaningful_alpha(arr) else "grabcut"
     if method == "alpha":
         return arr[..., 3].copy(), method
     rgb = np.ascontiguousarray(arr[..., :3])
@@ -181,13 +189,14 @@ def _as_rgba_array(rgba: Image.Image | np.ndarray) -> np.ndarray:
 # GrabCut background removal (no downloaded model)
 
 
-def grabcut_mask(rgb: np.ndarray, iterations: int = 5) -> np.ndarray:
-    """rgb [H, W, 3] uint8 photo of one object on a plain-ish background -> mask [H, W] uint8 in {0, 255}.
+def grabcut_mask(rgb: np.ndarray, iterations: int = 3) -> np.ndarray:
+    """rgb [H, W, 3] uint8 photo of one object on a plain-ish background -> mask [H, W] uint8 (255 = object).
 
-    The background is learnt from the image frame and extended inwards as a smooth colour field, so a gradient,
-    or a wall above a table, is background everywhere. GrabCut then segments the deviation from that field:
-    an object part that has the colour of some background elsewhere (a vase's shadowed side against a grey
-    table) still stands out from the background behind it. Raises InputError when nothing stands out.
+    The background is learnt from the image frame and predicted inwards (see `_deviation`), so a gradient, or a
+    wall above a table, is background everywhere. GrabCut then segments the deviation from that prediction
+    rather than the raw colours: an object part that has the colour of some background elsewhere (a white vase
+    in front of a blue wall, above a white table) still stands out from the background right behind it.
+    Raises InputError when nothing stands out.
     """
     h, w = rgb.shape[:2]
     scale = min(1.0, WORK_SIDE / max(h, w))
@@ -198,7 +207,10 @@ def grabcut_mask(rgb: np.ndarray, iterations: int = 5) -> np.ndarray:
     dist = np.linalg.norm(deviation, axis=-1)  # [h, w]
     stands_out = dist > max(3 * noise, MIN_COLOUR_STEP)
     if not stands_out.any():
-        raise InputError("no object found: nothing in the picture differs from its background")
+        raise InputError(
+            "no object found: nothing in the picture stands out from the colours along its edges "
+            "(leave some background around the object, or give an RGBA cut-out)"
+        )
     labels = np.where(stands_out, cv2.GC_PR_FGD, cv2.GC_PR_BGD).astype(np.uint8)
     labels[frame_bg] = cv2.GC_BGD
     feature = np.clip(128 + DEVIATION_GAIN * deviation, 0, 255).astype(np.uint8)  # GrabCut wants 8-bit 3-channel
@@ -206,9 +218,10 @@ def grabcut_mask(rgb: np.ndarray, iterations: int = 5) -> np.ndarray:
     cv2.setRNGSeed(0)  # its GMM init runs k-means: fixed, so the same picture always gives the same mask
     cv2.grabCut(feature, labels, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
     fg = _clean((labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD), stands_out)
-    if scale < 1:  # smooth upsampling: linear on the 0/1 mask, then threshold
-        fg = cv2.resize(fg.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR) >= 0.5
-    return fg.astype(np.uint8) * 255
+    mask = fg.astype(np.uint8) * 255
+    if scale < 1:  # linear upsampling keeps a one-pixel soft edge, as an anti-aliased cut-out has
+        mask = cv2.resize(mask, (w, h), interpolation=cv2.INTER_LINEAR)
+    return mask
 
 
 def _lab(rgb: np.ndarray) -> np.ndarray:
@@ -252,12 +265,13 @@ def _frame_background(lab: np.ndarray, frame: np.ndarray) -> tuple[np.ndarray, f
 def _deviation(lab: np.ndarray, frame_bg: np.ndarray) -> np.ndarray:
     """lab [h, w, 3] -> lab minus the background colour expected at each pixel [h, w, 3].
 
-    Three explanations of the background, each from the frame: left-to-right across every row (a horizontal
-    table edge or a vertical gradient), top-to-bottom down every column, and a smooth fill (a vignette, a
-    diagonal gradient). Each pixel is compared with the one that fits it best, so only what none explains
-    stands out.
+    Several explanations of the background, each from the frame: a smooth fill inwards (vignette, diagonal
+    gradient), and across every row whose left and right ends agree (a horizontal table edge, a vertical
+    gradient), and down every column whose top and bottom agree. Each pixel is compared with the explanation
+    that fits it best, so only what none explains stands out. A row or column whose ends differ is no
+    evidence: a wall above a table would otherwise predict a wall-to-table blend behind the object.
     """
-    fields = [_fill_from(lab, frame_bg)]
+    deviations = [lab - _fill_from(lab, frame_bg)]
     b = _border(frame_bg.shape)
     for axis in (0, 1):  # 0: rows from the left and right strips; 1: columns from the top and bottom strips
         lab_t, known_t = (lab, frame_bg) if axis == 0 else (lab.transpose(1, 0, 2), frame_bg.T)
@@ -266,9 +280,16 @@ def _deviation(lab: np.ndarray, frame_bg: np.ndarray) -> np.ndarray:
             continue
         start, end = (start if start is not None else end), (end if end is not None else start)
         t = np.linspace(0.0, 1.0, lab_t.shape[1], dtype=np.float32)[None, :, None]  # [1, n, 1]
-        field = start[:, None] * (1 - t) + end[:, None] * t  # [m, n, 3]
-        fields.append(field if axis == 0 else field.transpose(1, 0, 2))
-    deviations = np.stack([lab - f for f in fields])  # [F, h, w, 3]
+        dev = lab_t - (start[:, None] * (1 - t) + end[:, None] * t)  # [m, n, 3]
+        agree = np.linalg.norm(start - end, axis=-1) <= 2 * MIN_COLOUR_STEP  # [m]
+        dev[~agree] = np.inf  # never the best fit
+        deviations.append(dev if axis == 0 else dev.transpose(1, 0, 2))
+        if axis == 0:  # rows whose ends differ: a step somewhere along the row (the seam of a table top)
+            for colour in (start, end):
+                step = lab - colour[:, None]
+                step[agree] = np.inf
+                deviations.append(step)
+    deviations = np.stack(deviations)  # [F, h, w, 3]
     best = np.linalg.norm(deviations, axis=-1).argmin(0)  # [h, w]
     return np.take_along_axis(deviations, best[None, ..., None], 0)[0]
 
@@ -325,7 +346,6 @@ def _clean(fg: np.ndarray, stands_out: np.ndarray) -> np.ndarray:
     fill[np.unique(np.concatenate([holes[0], holes[-1], holes[:, 0], holes[:, -1]]))] = False  # reaches the edge
     fill[0] = False  # label 0 is the object itself
     return fg | fill[holes]
-    return fg
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -333,7 +353,11 @@ def _clean(fg: np.ndarray, stands_out: np.ndarray) -> np.ndarray:
 
 
 def rembg_model_path() -> Path | None:
-    """The u2net model file if rembg has already downloaded it (U2NET_HOME, else ~/.u2net), else None."""
+    """The u2net model file if rembg has already downloaded it, else None.
+
+    Looked for where rembg puts it: $U2NET_HOME when set, else ~/.u2net ($XDG_DATA_HOME/.u2net), and in newer
+    releases <$REMBG_HOME or ~/.rembg>/models/u2net.
+    """
     for folder in _rembg_homes():
         candidate = folder / REMBG_MODEL
         if candidate.is_file() and candidate.stat().st_size > 0:
@@ -342,20 +366,24 @@ def rembg_model_path() -> Path | None:
 
 
 def _rembg_homes() -> list[Path]:
-    homes = []
-    if os.environ.get("U2NET_HOME"):
-        homes.append(Path(os.environ["U2NET_HOME"]).expanduser())
-    else:
-        homes.append(Path(os.environ.get("XDG_DATA_HOME", "~")).expanduser() / ".u2net")
-        homes.append(Path("~/.u2net").expanduser())
-        # newer rembg keeps models under <REMBG_HOME or ~/.rembg>/models/<name>/
-        homes.append(Path(os.environ.get("REMBG_HOME", "~/.rembg")).expanduser() / "models" / "u2net")
-    return list(dict.fromkeys(homes))
+    """Folders where rembg keeps u2net.onnx: the old flat layout, then the newer <root>/models/u2net."""
+    env = os.environ.get
+    if env("U2NET_HOME"):
+        root = Path(env("U2NET_HOME")).expanduser()
+        return [root, root / "models" / "u2net"]
+    xdg = env("XDG_DATA_HOME")
+    legacy = [Path(xdg).expanduser() / ".u2net"] if xdg else []
+    root = Path(env("REMBG_HOME") or (Path(xdg) / "rembg" if xdg else "~/.rembg")).expanduser()
+    return list(dict.fromkeys([*legacy, Path("~/.u2net").expanduser(), root / "models" / "u2net"]))
+
+
+def _rembg_installed() -> bool:
+    return importlib.util.find_spec("rembg") is not None
 
 
 def rembg_mask(rgb: np.ndarray) -> np.ndarray:
     """rgb [H, W, 3] uint8 -> mask [H, W] uint8 from rembg's u2net, loaded from disk only."""
-    if importlib.util.find_spec("rembg") is None:
+    if not _rembg_installed():
         raise ConfigError("--rembg needs the rembg package (pip install rembg), which is not installed")
     model = rembg_model_path()
     if model is None:
@@ -364,14 +392,21 @@ def rembg_mask(rgb: np.ndarray) -> np.ndarray:
             f"--rembg: model file not found at {where}; latentgen never downloads it, "
             "fetch it once (e.g. `rembg i in.png out.png`) or set U2NET_HOME"
         )
-    import rembg  # optional dependency, imported only when asked for
+    try:
+        import rembg  # optional dependency, imported only when asked for
 
-    # "u2net_custom" loads the given file as is: the named sessions would try to download or re-verify it
-    session = rembg.new_session("u2net_custom", model_path=str(model))
+        # "u2net_custom" loads the given file as is: the named sessions would try to download or re-verify it
+        session = rembg.new_session("u2net_custom", model_path=str(model))
+    except ImportError as e:
+        raise ConfigError(f"--rembg: rembg is installed but does not import ({_short(e)})") from e
+    except ValueError as e:  # releases before the custom session know only downloadable model names
+        raise ConfigError(
+            f"--rembg: this rembg cannot load a local model file; pip install -U rembg ({_short(e)})"
+        ) from e
     out = rembg.remove(Image.fromarray(rgb, "RGB"), session=session, only_mask=True)
     mask = np.asarray(out.convert("L") if isinstance(out, Image.Image) else out, dtype=np.uint8)
     if mask.shape != rgb.shape[:2]:
-        raise InputError(f"rembg returned a {mask.shape} mask for a {rgb.shape[:2]} picture")
+        raise StageError(f"rembg returned a {mask.shape} mask for a {rgb.shape[:2]} picture")
     return mask
 
 
@@ -418,7 +453,7 @@ def recenter(rgba: np.ndarray, size: int = 512, border_ratio: float = 0.15) -> t
 
 def to_model_tensor(rgb: np.ndarray) -> torch.Tensor:
     """rgb [S, S, 3] uint8 -> [1, 3, S, S] float32 in [-1, 1] (same operation order as the reference)."""
-    t = torch.from_numpy(np.ascontiguousarray(rgb)).float() / 255 * 2 - 1  # [S, S, 3]
+    t = torch.from_numpy(np.array(rgb, dtype=np.uint8)).float() / 255 * 2 - 1  # [S, S, 3]; a copy: rgb may be read-only
     return t.permute(2, 0, 1).unsqueeze(0).contiguous()
 
 

@@ -101,7 +101,9 @@ def sample_surface(mesh: trimesh.Trimesh, num_uniform: int, num_sharp: int, seed
     if mesh.area <= 0:
         raise InputError("mesh has zero surface area")
     uniform = _rows(*sample_uniform(mesh, num_uniform, rng), 0.0)
-    sharp = sample_sharp(mesh, num_sharp, rng) if num_sharp else None
+    if num_sharp == 0:
+        return SurfaceSamples(uniform, np.zeros((0, 7), np.float32))
+    sharp = sample_sharp(mesh, num_sharp, rng)
     sharp_rows = _rows(*sharp, 1.0) if sharp is not None else _rows(*sample_uniform(mesh, num_sharp, rng), 0.0)
     return SurfaceSamples(uniform, sharp_rows)
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError, safe_open
 from torch import Tensor
 
 from .artifacts import Latent
@@ -109,8 +110,8 @@ def load_shape_models(weights: Path, rt: Runtime, variant: str | None = None) ->
     `weights` is a DiT folder (config.yaml + model.fp16.safetensors holding `model.*`, `vae.*`,
     `conditioner.*`) or a model root holding such folders (hunyuan3d-dit-v2-0, -fast, -turbo, v2-mini ...),
     where `variant` ("fast", "turbo", "mini", a folder name ...) picks one; the plain v2-0 by default.
-    The file is read once; each tensor is cast to rt.dtype, moved to rt.device and assigned into a model
-    built on the meta device while its source is dropped, so peak memory stays near one copy.
+    The file is read once, in chunks, each tensor cast to rt.dtype on rt.device as it is read, and assigned
+    into models built on the meta device, so peak memory stays near one copy of the models.
     """
     dit_ckpt = resolve_checkpoint(Path(weights), "model", variant)
     if dit_ckpt.standalone:
@@ -125,7 +126,7 @@ def load_shape_models(weights: Path, rt: Runtime, variant: str | None = None) ->
         raise ConfigError(
             f"{folder}: DiT context_in_dim={dit_cfg.context_in_dim} but conditioner width={cond_cfg.hidden_size}"
         )
-    parts = _split(read_state(dit_ckpt.weights), dit_ckpt)
+    parts = _split(_read_cast(dit_ckpt.weights, rt), dit_ckpt)
     source = str(dit_ckpt.weights)
     dit = build_exact(lambda: ShapeDiT(dit_cfg), parts.pop("model"), f"{source} [model.*]", rt.dtype, rt.device)
     vae = build_exact(lambda: ShapeVAE(vae_cfg), parts.pop("vae"), f"{source} [vae.*]", rt.dtype, rt.device)
@@ -144,6 +145,44 @@ def load_shape_models(weights: Path, rt: Runtime, variant: str | None = None) ->
         image_size=int(image_params.get("size", 512)),
         border_ratio=float(image_params.get("border_ratio", 0.15)),
     )
+
+
+READ_CHUNK_BYTES = 256 << 20
+
+
+def _read_cast(path: Path, rt: Runtime) -> dict[str, Tensor]:
+    """All tensors of a checkpoint, floats cast to rt.dtype on rt.device, read ~256 MB at a time.
+
+    safetensors hands out tensors backed by the file's memory map, and the map (with every page read so
+    far counted as resident) lives as long as any of its tensors: reopening the file per chunk and keeping
+    only the cast copies bounds the overhead to one chunk instead of the whole file. (A candidate for
+    models/checkpoint.py: the ShapeVAE loader would profit too.) Pickle checkpoints are read whole.
+    """
+    if path.suffix != ".safetensors":
+        return {k: _cast(t, rt) for k, t in read_state(path).items()}
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            keys = list(f.keys())
+        state: dict[str, Tensor] = {}
+        i = 0
+        while i < len(keys):
+            with safe_open(str(path), framework="pt") as f:
+                done = 0
+                while i < len(keys) and done < READ_CHUNK_BYTES:
+                    src = f.get_tensor(keys[i])
+                    state[keys[i]] = _cast(src, rt)
+                    done += src.numel() * src.element_size()
+                    i += 1
+                del src
+    except (OSError, SafetensorError) as e:
+        raise WeightsError(f"{path}: unreadable checkpoint ({e})") from e
+    return state
+
+
+def _cast(src: Tensor, rt: Runtime) -> Tensor:
+    """A copy of src that owns its memory: floats in rt.dtype, all on rt.device."""
+    out = src.to(rt.device, rt.dtype) if src.is_floating_point() else src.to(rt.device)
+    return out.clone() if out.data_ptr() == src.data_ptr() else out
 
 
 def _split(state: dict[str, Tensor], ckpt: Checkpoint) -> dict[str, dict[str, Tensor]]:

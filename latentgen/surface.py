@@ -122,18 +122,6 @@ def _cells_to_points(cells: Tensor) -> Tensor:
     return out
 
 
-def _dilate(mask: Tensor, steps: int) -> Tensor:
-    """Grow a 3D mask by `steps` in the 26-neighbourhood (separable: one step per axis per pass)."""
-    for _ in range(steps):
-        for dim in range(3):
-            grown = mask.clone()
-            n = mask.shape[dim]
-            grown.narrow(dim, 1, n - 1).logical_or_(mask.narrow(dim, 0, n - 1))
-            grown.narrow(dim, 0, n - 1).logical_or_(mask.narrow(dim, 1, n - 1))
-            mask = grown
-    return mask
-
-
 def _crossing_cells(grid: Tensor, level: float) -> Tensor:
     """Cells whose corners fall on both sides of the level, with marching cubes' own test (inside: v > level)."""
     inside = grid > level
@@ -164,6 +152,17 @@ def refinement_plan(resolution: int, min_resolution: int) -> tuple[int, int]:
     return levels, step * math.ceil(resolution / step)
 
 
+def _upsample(grid: Tensor, known: Tensor) -> tuple[Tensor, Tensor]:
+    """Grid [n]^3 -> [2n-1]^3: known points copied to even indices, the rest trilinear (which keeps the sign of
+    a cell whose corners share one), marked unknown."""
+    n = 2 * grid.shape[0] - 1
+    fine = torch.nn.functional.interpolate(grid[None, None], size=(n, n, n), mode="trilinear", align_corners=True)[0, 0]
+    fine[::2, ::2, ::2] = grid
+    fine_known = torch.zeros((n, n, n), dtype=torch.bool)
+    fine_known[::2, ::2, ::2] = known
+    return fine, fine_known
+
+
 def coarse_to_fine_grid(
     sdf: SdfFn,
     resolution: int,
@@ -171,36 +170,34 @@ def coarse_to_fine_grid(
     level: float = 0.0,
     min_resolution: int = 32,
     band: float = 2.0,
-    dilation: int = 1,
     chunk: int = 16384,
     progress: ProgressFn = _quiet,
 ) -> Volume:
-    """A grid whose marching-cubes surface equals `dense_grid`'s, evaluating only near the surface.
+    """A grid whose marching-cubes surface equals `dense_grid`'s, evaluating the field only near the surface.
 
-    Level 0 evaluates every point of a grid 2^L times coarser. Going to the next finer level, a coarse cell is
-    refined (all its fine points evaluated) if its corners straddle the level, or if a corner lies within
-    `band` x (median value jump across a surface-crossing edge at that level) of the level: thin parts that fall
-    between coarse samples still bend the field towards the level there. The refined set is dilated by
-    `dilation` cells. Then, until nothing changes, every fine cell that straddles the level but has a corner
-    not yet evaluated gets its missing corners evaluated ("closure"): a surface found anywhere is followed to
-    its full extent, whatever the band. Points never evaluated hold the trilinear interpolation of the coarser
-    level, which keeps the sign of an unrefined cell's corners.
+    Level 0 evaluates every point of a grid 2^L times coarser than R (R padded up to a multiple of 2^L; the
+    padding is cut off at the end). Each next level doubles the resolution: the grid is upsampled (new points
+    trilinear, "unknown"), then every cell that straddles the level, or has a corner within `band` x (the
+    field's typical rise over one cell near the surface: half the median jump across surface-crossing edges of
+    the coarser level) of it, gets its unknown corners evaluated. The band finds surface that the coarser grid
+    only brushed (thin parts, small bubbles). Then, until nothing changes, every cell that straddles the level
+    with a corner still unknown gets that corner evaluated ("closure"): a surface found anywhere is followed to
+    its full extent, whatever the band.
 
-    Result: every cell that straddles the level in the returned grid has all 8 corners evaluated exactly, and no
-    unevaluated point sits on the other side of the level from its cell's corners, so marching cubes produces
-    the dense grid's triangles, with the one assumption that no surface component lies wholly inside coarse
-    cells whose corners are all farther than the band from the level.
+    Result: every cell straddling the level has all 8 corners evaluated exactly and every unknown point lies on
+    the same side as its cell's corners, so marching cubes yields exactly the dense grid's triangles, on the one
+    assumption that no surface component hides where the coarser grid stayed farther than the band from the
+    level. Values at unknown points are interpolations (fine for meshing, not an exact field).
     """
     levels, padded = refinement_plan(resolution, min_resolution)
     if levels == 0:
         return dense_grid(sdf, resolution, bounds, chunk, progress)
     axis = grid_axis(resolution, bounds, padded + 1)
-    stats: list[tuple[int, int]] = []
 
-    def evaluate(grid: Tensor, known: Tensor, todo: Tensor, stride: int, phase: float) -> int:
-        ijk = todo.nonzero()  # [Q, 3] at this level's stride
+    def evaluate(grid: Tensor, known: Tensor, todo: Tensor, stride: int, step: int) -> int:
+        ijk = todo.nonzero()  # [Q, 3] indices at this level
         if len(ijk):
-            vals = _evaluate(sdf, _points(axis, ijk * stride), chunk, lambda d: progress("decode", phase))
+            vals = _evaluate(sdf, _points(axis, ijk * stride), chunk, lambda n: progress("decode", step / (levels + 1)))
             grid[ijk[:, 0], ijk[:, 1], ijk[:, 2]] = vals
             known[ijk[:, 0], ijk[:, 1], ijk[:, 2]] = True
         return len(ijk)
@@ -208,42 +205,29 @@ def coarse_to_fine_grid(
     stride = 2**levels
     n = padded // stride + 1
     grid, known = torch.empty((n, n, n), dtype=torch.float32), torch.zeros((n, n, n), dtype=torch.bool)
-    queries = evaluate(grid, known, torch.ones_like(known), stride, 0.0)
-    stats.append((padded // stride, queries))
-    for lvl in range(1, levels + 1):
-        progress("decode", lvl / (levels + 1))
-        # which coarse cells may hold surface
+    stats = [(n - 1, evaluate(grid, known, ~known, stride, 0))]
+    for step in range(1, levels + 1):
         jump = _edge_jump(grid, level)
-        dist = (grid - level).abs()
+        grid, known = _upsample(grid, known)
+        stride //= 2
+        dist = (grid - level).abs_()
         if jump is not None:
-            near = dist < band * jump
+            near = dist < band * jump / 2
         else:  # no surface seen yet: look closer where the field comes nearest the level
             near = dist <= torch.quantile(dist.flatten()[:: max(1, dist.numel() // 1_000_000)], 0.01)
-        cells = _dilate(_crossing_cells(grid, level) | _cell_any(near), dilation)
-        del dist, near
-        # upsample: known values copied, the rest trilinear (exact at even indices, sign-preserving in a cell)
-        stride //= 2
-        n = padded // stride + 1
-        fine = torch.nn.functional.interpolate(grid[None, None], size=(n, n, n), mode="trilinear", align_corners=True)
-        fine = fine[0, 0]
-        fine[::2, ::2, ::2] = grid
-        fine_known = torch.zeros((n, n, n), dtype=torch.bool)
-        fine_known[::2, ::2, ::2] = known
-        grid, known = fine, fine_known
-        del fine, fine_known
-        fine_cells = cells.repeat_interleave(2, 0).repeat_interleave(2, 1).repeat_interleave(2, 2)
-        count = evaluate(grid, known, _cells_to_points(fine_cells) & ~known, stride, lvl / (levels + 1))
-        del fine_cells, cells
-        while True:  # closure: follow the surface wherever it leaves the evaluated region
+        del dist
+        cells = _crossing_cells(grid, level) | _cell_any(near)
+        count = evaluate(grid, known, _cells_to_points(cells) & ~known, stride, step)
+        del near, cells
+        while True:  # closure
             open_cells = _crossing_cells(grid, level) & _cell_any(~known)
             if not open_cells.any():
                 break
-            count += evaluate(grid, known, _cells_to_points(open_cells) & ~known, stride, lvl / (levels + 1))
-        stats.append((padded // stride, count))
-        queries += count
+            count += evaluate(grid, known, _cells_to_points(open_cells) & ~known, stride, step)
+        stats.append((grid.shape[0] - 1, count))
     progress("decode", 1.0)
     r1 = resolution + 1
-    return Volume(grid[:r1, :r1, :r1].contiguous(), bounds, queries, stats)
+    return Volume(grid[:r1, :r1, :r1].contiguous(), bounds, sum(q for _, q in stats), stats)
 
 
 # ------------------------------------------------------------------------------ marching cubes

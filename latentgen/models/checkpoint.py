@@ -154,13 +154,22 @@ class Checkpoint:
         return frozenset(k[n:] for k in state_keys(self.weights) if k.startswith(self.prefix))
 
     def read(self) -> dict[str, Tensor]:
-        """This component's tensors, prefix stripped."""
-        state = read_state(self.weights)
+        """This component's tensors, prefix stripped. From a combined safetensors file only this component's
+        tensors are read (the VAE is a few % of a DiT checkpoint)."""
         if not self.prefix:
-            return state
-        if self.prefix.rstrip(".") not in {k.partition(".")[0] for k in state}:
+            return read_state(self.weights)
+        if self.weights.suffix == ".safetensors":
+            n = len(self.prefix)
+            try:
+                with safe_open(str(self.weights), framework="pt") as f:
+                    state = {k[n:]: f.get_tensor(k) for k in f.keys() if k.startswith(self.prefix)}
+            except (OSError, SafetensorError) as e:
+                raise WeightsError(f"{self.weights}: unreadable checkpoint ({e})") from e
+        else:
+            state = split_components(read_state(self.weights)).get(self.prefix.rstrip("."), {})
+        if not state:
             raise WeightsError(f"{self.weights}: no {self.prefix}* tensors for component {self.component!r}")
-        return split_components(state).get(self.prefix.rstrip("."), {})
+        return state
 
     def __str__(self) -> str:
         return f"{self.weights}" + (f" [{self.prefix}*]" if self.prefix else "")

@@ -81,7 +81,7 @@ class ConditionerConfig:
 
     @classmethod
     def from_reference(cls, params: dict, source: str = "config.yaml conditioner.params") -> ConditionerConfig:
-        """From the reference `SingleImageEncoder` params: {main_image_encoder: {type, kwargs: {config, image_size}}}."""
+        """From the reference `SingleImageEncoder` params: main_image_encoder {type, kwargs {config, image_size}}."""
         try:
             main = params["main_image_encoder"]
             kind, kwargs = main["type"], dict(main.get("kwargs") or {})
@@ -189,4 +189,3 @@ def reference_to_dinov2(state: dict[str, Tensor], prefix: str = REFERENCE_PREFIX
                 break
         out[key] = value
     return out
-

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import ConfigError
-from .layers import RMSNorm, attention, merge_heads, split_heads
+from .layers import RMSNorm, head_views, token_attention
 
 
 @dataclass(frozen=True)
@@ -113,11 +113,6 @@ class QKNorm(nn.Module):
         return self.query_norm(q).to(v.dtype), self.key_norm(k).to(v.dtype)
 
 
-def joint_attention(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
-    """q, k, v: [B, H, L, D] -> [B, L, H*D]. Full attention, no mask, default 1/sqrt(D) scale."""
-    return merge_heads(attention(q, k, v))
-
-
 def modulate(x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
     """adaLN: x [B, L, W] normalised without affine; shift, scale [B, 1, W]."""
     return torch.addcmul(shift, F.layer_norm(x, x.shape[-1:], eps=1e-6), 1 + scale)
@@ -146,7 +141,8 @@ class SelfAttention(nn.Module):
         self.proj = nn.Linear(dim, dim)
 
     def qkv_heads(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        q, k, v = split_heads(self.qkv(x), self.num_heads, 3, layout="blocked")
+        """x: [B, L, W] -> q, k, v: [B, L, H, D] (q, k RMS-normalised per head)."""
+        q, k, v = head_views(self.qkv(x), self.num_heads, 3, layout="blocked")
         q, k = self.norm(q, k, v)
         return q, k, v
 
@@ -176,9 +172,8 @@ class DoubleStreamBlock(nn.Module):
         img_q, img_k, img_v = self.img_attn.qkv_heads(modulate(img, i_shift1, i_scale1))
         txt_q, txt_k, txt_v = self.txt_attn.qkv_heads(modulate(txt, t_shift1, t_scale1))
         # condition tokens first, as in the reference
-        attn = joint_attention(
-            torch.cat((txt_q, img_q), 2), torch.cat((txt_k, img_k), 2), torch.cat((txt_v, img_v), 2)
-        )
+        q, k, v = (torch.cat(pair, 1) for pair in ((txt_q, img_q), (txt_k, img_k), (txt_v, img_v)))
+        attn = token_attention(q, k, v)  # [B, L+N, W]
         txt_attn, img_attn = attn[:, : txt.shape[1]], attn[:, txt.shape[1] :]
         img = torch.addcmul(img, i_gate1, self.img_attn.proj(img_attn))
         img = torch.addcmul(img, i_gate2, self.img_mlp(modulate(img, i_shift2, i_scale2)))
@@ -203,9 +198,9 @@ class SingleStreamBlock(nn.Module):
         """x: [B, L+N, W], vec: [B, W]."""
         shift, scale, gate = self.modulation(vec)
         qkv, mlp = torch.split(self.linear1(modulate(x, shift, scale)), [3 * self.hidden_size, self.mlp_hidden], -1)
-        q, k, v = split_heads(qkv, self.num_heads, 3, layout="blocked")
+        q, k, v = head_views(qkv, self.num_heads, 3, layout="blocked")  # [B, L+N, H, D] each
         q, k = self.norm(q, k, v)
-        out = self.linear2(torch.cat((joint_attention(q, k, v), F.gelu(mlp, approximate="tanh")), 2))
+        out = self.linear2(torch.cat((token_attention(q, k, v), F.gelu(mlp, approximate="tanh")), 2))
         return torch.addcmul(x, gate, out)
 
 

@@ -76,8 +76,8 @@ class RMSNorm(nn.Module):
         return (xf * rrms).to(x.dtype) * self.scale
 
 
-def split_heads(x: Tensor, heads: int, parts: int, layout: str = "interleaved") -> tuple[Tensor, ...]:
-    """Fused projection [B, N, parts * heads * d] -> `parts` tensors [B, heads, N, d].
+def head_views(x: Tensor, heads: int, parts: int, layout: str = "interleaved") -> tuple[Tensor, ...]:
+    """Fused projection [B, N, parts * heads * d] -> `parts` views [B, N, heads, d] (token-major, no copy).
 
     layout "interleaved": features ordered [heads, parts, d] (ShapeVAE); "blocked": [parts, heads, d] (Flux DiT).
     """
@@ -85,12 +85,15 @@ def split_heads(x: Tensor, heads: int, parts: int, layout: str = "interleaved") 
     if c % (heads * parts):
         raise ValueError(f"cannot split {c} features into {parts} parts x {heads} heads")
     if layout == "interleaved":
-        chunks = x.view(b, n, heads, parts, c // (heads * parts)).unbind(3)  # each [B, N, H, d]
-    elif layout == "blocked":
-        chunks = x.view(b, n, parts, heads, c // (heads * parts)).unbind(2)
-    else:
-        raise ValueError(f"unknown head layout {layout!r}")
-    return tuple(t.transpose(1, 2) for t in chunks)
+        return x.view(b, n, heads, parts, c // (heads * parts)).unbind(3)
+    if layout == "blocked":
+        return x.view(b, n, parts, heads, c // (heads * parts)).unbind(2)
+    raise ValueError(f"unknown head layout {layout!r}")
+
+
+def split_heads(x: Tensor, heads: int, parts: int, layout: str = "interleaved") -> tuple[Tensor, ...]:
+    """Fused projection [B, N, parts * heads * d] -> `parts` tensors [B, heads, N, d] (see `head_views`)."""
+    return tuple(t.transpose(1, 2) for t in head_views(x, heads, parts, layout))
 
 
 def merge_heads(x: Tensor) -> Tensor:
@@ -102,6 +105,14 @@ def merge_heads(x: Tensor) -> Tensor:
 def attention(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
     """Softmax attention, scale 1/sqrt(d), no mask. q: [B, H, Nq, d], k, v: [B, H, Nk, d] -> [B, H, Nq, d]."""
     return F.scaled_dot_product_attention(q, k, v)
+
+
+def token_attention(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+    """`attention` for token-major heads: q: [B, Nq, H, d], k, v: [B, Nk, H, d] -> [B, Nq, H * d].
+
+    SDPA gets transposed views and its CPU kernel writes a token-major output, so nothing is copied: with
+    small heads and many queries (volume decoding) those copies cost as much as the attention itself."""
+    return merge_heads(attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)))
 
 
 class QKNorm(nn.Module):
@@ -126,9 +137,9 @@ class SelfAttention(nn.Module):
         self.attention = QKNorm(width // heads, qk_norm)
 
     def forward(self, x: Tensor) -> Tensor:
-        q, k, v = split_heads(self.c_qkv(x), self.heads, 3)  # each [B, H, N, d]
+        q, k, v = head_views(self.c_qkv(x), self.heads, 3)  # each [B, N, H, d]
         q, k = self.attention.q_norm(q), self.attention.k_norm(k)
-        return self.c_proj(merge_heads(attention(q, k, v)))
+        return self.c_proj(token_attention(q, k, v))
 
 
 class CrossAttention(nn.Module):
@@ -151,17 +162,17 @@ class CrossAttention(nn.Module):
         self.attention = QKNorm(width // heads, qk_norm)
 
     def project_kv(self, data: Tensor) -> tuple[Tensor, Tensor]:
-        """data: [B, Nk, data_width] -> k, v: [B, H, Nk, d] (k already normed)."""
-        k, v = split_heads(self.c_kv(data), self.heads, 2)
+        """data: [B, Nk, data_width] -> k, v: [B, Nk, H, d] (k already normed)."""
+        k, v = head_views(self.c_kv(data), self.heads, 2)
         return self.attention.k_norm(k), v
 
     def attend(self, x: Tensor, kv: tuple[Tensor, Tensor]) -> Tensor:
-        (q,) = split_heads(self.c_q(x), self.heads, 1)
+        (q,) = head_views(self.c_q(x), self.heads, 1)
         q = self.attention.q_norm(q)
         k, v = kv
         if k.shape[0] != q.shape[0]:  # one shared context for a batch of query sets
             k, v = k.expand(q.shape[0], -1, -1, -1), v.expand(q.shape[0], -1, -1, -1)
-        return self.c_proj(merge_heads(attention(q, k, v)))
+        return self.c_proj(token_attention(q, k, v))
 
     def forward(self, x: Tensor, data: Tensor) -> Tensor:
         return self.attend(x, self.project_kv(data))
@@ -203,7 +214,7 @@ class ResidualCrossAttentionBlock(nn.Module):
         self.mlp = MLP(width, mlp_expand_ratio)
 
     def context(self, data: Tensor) -> tuple[Tensor, Tensor]:
-        """data: [B, Nk, data_width] -> keys/values [B, H, Nk, d], reusable for any number of query chunks."""
+        """data: [B, Nk, data_width] -> keys/values [B, Nk, H, d], reusable for any number of query chunks."""
         return self.attn.project_kv(self.ln_2(data))
 
     def attend(self, x: Tensor, ctx: tuple[Tensor, Tensor]) -> Tensor:

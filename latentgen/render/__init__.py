@@ -8,9 +8,10 @@ render_mesh, turntable_grid, baking) is backend-independent.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 
-from ..errors import DeviceError
+from ..errors import DeviceError, InputError
 from .base import Fragments, Rasterizer
 from .preview import frame_cameras, turntable_grid
 from .shading import corner_normals, interpolate, render_mesh, sample_texture
@@ -37,13 +38,16 @@ def get_rasterizer(name: str = "auto", device=None) -> Rasterizer:
 
     name: "cpu", "nvdiffrast", or "auto" (nvdiffrast when a CUDA device is in use and nvdiffrast works, else cpu).
     device: torch device (or string) for nvdiffrast; None means "cuda" when asked for nvdiffrast, "auto" otherwise.
-    Raises DeviceError when nvdiffrast is asked for but CUDA or the nvdiffrast package is missing.
+    Raises DeviceError when nvdiffrast is asked for but CUDA or the nvdiffrast package is missing, InputError for an
+    unknown name.
     """
     if name not in BACKENDS:
-        raise DeviceError(f"unknown rasterizer {name!r}: choose one of {', '.join(BACKENDS)}")
+        raise InputError(f"unknown rasterizer {name!r}: choose one of {', '.join(BACKENDS)}")
     if name == "cpu":
         return _cpu()
-    from ..runtime import pick_device  # the one place that looks at the hardware; imports torch
+    if name == "auto" and (str(device).startswith("cpu") or importlib.util.find_spec("nvdiffrast") is None):
+        return _cpu()  # decided without importing torch, which takes seconds
+    from ..runtime import pick_device  # the one place that looks at the hardware
 
     if name == "nvdiffrast":
         from .nvdiffrast import NvdiffrastRasterizer

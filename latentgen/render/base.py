@@ -37,7 +37,8 @@ class Rasterizer(Protocol):
 
     Conventions (identical for every backend):
     - pixel (i, j) is sampled at its centre (j + 0.5, i + 0.5), row 0 at the top (see latentgen.camera);
-    - both triangle orientations are drawn (no back-face culling); the nearest surface wins, ties go to the lower face id;
+    - both triangle orientations are drawn (no back-face culling); the nearest surface wins, ties go to the lower
+      face id;
     - geometry is clipped exactly at the camera's near and far planes (per pixel), so a triangle crossing the near
       plane keeps its visible part;
     - degenerate triangles (zero area on screen, or edge-on to the camera) and non-finite vertices draw nothing.
@@ -53,11 +54,11 @@ class Rasterizer(Protocol):
         """Rasterize a UV layout into a size x size texture.
 
         uvs: [V, 2] indexed by `faces`, or [F, 3, 2] per face corner (then `faces` is optional and only passed
-        through to Fragments.faces, so vertex attributes of the mesh can be interpolated into the texture). Texel (row i, col j) is sampled at
-        uv = ((j + 0.5) / size, 1 - (i + 0.5) / size): u grows to the right, v grows upwards, so image row 0 holds
-        v close to 1. This is the glTF / trimesh convention for a texture image stored top row first, so the raster
-        can be saved as the texture PNG as it is. UV coordinates are not wrapped: texels outside [0, 1]^2 are lost.
-        Overlapping charts: the lower face id wins. depth is 0 on covered texels.
+        through to Fragments.faces, so vertex attributes of the mesh can be interpolated into the texture).
+        Texel (row i, col j) is sampled at uv = ((j + 0.5) / size, 1 - (i + 0.5) / size): u grows to the right,
+        v grows upwards, so image row 0 holds v close to 1. This is the glTF / trimesh convention for a texture image
+        stored top row first: the raster can be saved as the texture PNG as it is. UV coordinates are not wrapped
+        (parts outside [0, 1]^2 are lost). Overlapping charts: the lower face id wins. depth is 0 on covered texels.
         """
         ...
 

@@ -32,7 +32,7 @@ class NvdiffrastRasterizer:
         try:
             import nvdiffrast.torch as dr
         except ImportError as e:
-            raise DeviceError(f"nvdiffrast is not installed ({e}); install it with: pip install 'latentgen[cuda]'") from e
+            raise DeviceError(f"nvdiffrast is not installed ({e}): pip install 'latentgen[cuda]'") from e
         self.device = torch.device(device)
         if self.device.type != "cuda":
             raise DeviceError(f"nvdiffrast needs a CUDA device, not {self.device}")
@@ -76,7 +76,8 @@ class NvdiffrastRasterizer:
         clip = torch.stack([corners[:, 0] * 2 - 1, corners[:, 1] * 2 - 1, z, torch.ones_like(z)], dim=1)
         tri = torch.arange(3 * n, device=self.device).reshape(n, 3)
         face_id, bary = self._raster(clip, tri, size, size)
-        depth = torch.where(face_id >= 0, 0.0, float("inf")).double()
+        depth = torch.full((size, size), float("inf"), dtype=torch.float64, device=self.device)
+        depth[face_id >= 0] = 0.0
         return Fragments(*_to_numpy(face_id, bary, depth), out_faces)
 
     def _raster(self, clip, tri, h: int, w: int):

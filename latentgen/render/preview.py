@@ -21,12 +21,13 @@ def frame_cameras(
     size: int = 512,
     elevation: float = 20.0,
     fov_deg: float = 35.0,
-    margin: float = 1.05,
+    margin: float = 1.08,
 ) -> list[Camera]:
-    """`views` perspective cameras evenly spaced around the +Y axis, all framing the same bounding sphere.
+    """`views` perspective cameras evenly spaced around the +Y axis through the centre of the vertices' bounding box.
 
-    The first view is the front (azimuth 0: camera on +Z of the object's centre); the azimuth grows towards +X.
-    The sphere (centre of the bounding box, radius to the farthest vertex) fits the frame whatever the angle.
+    The first view is the front (azimuth 0: camera on +Z of the centre); the azimuth grows towards +X. All views share
+    the smallest distance at which every vertex fits every view with `margin` to spare, so the object keeps one scale
+    around the turntable and fills the frame.
     """
     v = np.asarray(vertices, dtype=np.float64)
     if views < 1 or size < 1:
@@ -34,17 +35,22 @@ def frame_cameras(
     if len(v) == 0 or not np.isfinite(v).all():
         raise ValueError("cannot frame a mesh with no vertices or non-finite ones")
     center = (v.min(0) + v.max(0)) / 2
-    radius = max(float(np.linalg.norm(v - center, axis=1).max()), 1e-9)
-    distance = margin * radius / math.sin(math.radians(fov_deg) / 2)
+    rel = v - center
+    radius = max(float(np.linalg.norm(rel, axis=1).max()), 1e-9)
+    tan_half = math.tan(math.radians(fov_deg) / 2) / margin
+    rotations = [orbit_camera(360.0 * k / views, elevation, 1.0).c2w[:3, :3] for k in range(views)]
+    distance = 0.0
+    for rot in rotations:
+        xyz = rel @ rot  # [V, 3] along the camera's right, up, back axes
+        # a vertex fits when |x|, |y| <= tan_half * its depth, and its depth is distance - z
+        distance = max(distance, float((np.abs(xyz[:, :2]).max(1) / tan_half + xyz[:, 2]).max()))
+    distance = max(distance, 1.01 * radius)  # never inside the bounding sphere
+    near, far = max(distance - 1.01 * radius, 1e-3 * distance), distance + 1.01 * radius  # tight: depth precision
     cams = []
-    for k in range(views):
-        cam = orbit_camera(360.0 * k / views, elevation, distance, size=size, fov_deg=fov_deg)
-        c2w = cam.c2w.copy()
-        c2w[:3, 3] += center
-        cams.append(
-            Camera(c2w, size, size, fov_deg=fov_deg, near=max(distance - radius * 1.01, distance * 1e-3),
-                   far=distance + radius * 1.01)
-        )
+    for rot in rotations:
+        c2w = np.eye(4)
+        c2w[:3, :3], c2w[:3, 3] = rot, center + distance * rot[:, 2]
+        cams.append(Camera(c2w, size, size, fov_deg=fov_deg, near=near, far=far))
     return cams
 
 

@@ -63,21 +63,37 @@ def sample_texture(texture: np.ndarray, uv: np.ndarray) -> np.ndarray:
 
 
 def corner_normals(vertices: np.ndarray, faces: np.ndarray, crease_deg: float = 50.0) -> np.ndarray:
-    """Unit shading normals per face corner [F, 3, 3]: smooth across vertices that share a position (UV seams do not
-    show), but a corner keeps its face normal where the surface bends more than `crease_deg` (hard CAD edges stay
-    hard)."""
+    """Unit shading normals per face corner [F, 3, 3], smooth but crease-aware.
+
+    A corner's normal is the area-weighted mean of the normals of the faces around its vertex position (vertices
+    split at UV seams are welded, so seams do not show), counting only the faces within `crease_deg` of the corner's
+    own face: hard CAD edges stay hard, and each side of an edge stays smooth.
+    """
     v = np.asarray(vertices, dtype=np.float64)
     f = np.asarray(faces, dtype=np.int64)
     face_n = np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]])  # [F, 3], length = 2 * area
+    unit_n = _unit(face_n)
     _, weld = trimesh.grouping.unique_rows(v)  # vertex -> welded position id
-    corner_ids = weld[f].ravel()  # [3F]
-    vn = np.stack(
-        [np.bincount(corner_ids, weights=np.repeat(face_n[:, c], 3), minlength=weld.max() + 1) for c in range(3)], 1
-    )
-    smooth = _unit(vn[weld[f]])  # [F, 3, 3]
-    flat = _unit(face_n)[:, None, :]
-    keep = (smooth * flat).sum(-1, keepdims=True) >= math.cos(math.radians(crease_deg))
-    return np.where(keep, smooth, flat).astype(np.float32)
+    corner_pos = weld[f].ravel()  # [3F] position id of each corner
+    n_pos = int(weld.max()) + 1 if len(weld) else 0
+    vn = np.stack([np.bincount(corner_pos, np.repeat(face_n[:, c], 3), minlength=n_pos) for c in range(3)], 1)
+    normals = _unit(vn[corner_pos]).reshape(-1, 3)  # [3F, 3] fully smooth
+    cos_crease = math.cos(math.radians(crease_deg))
+    creased = np.flatnonzero((normals * np.repeat(unit_n, 3, axis=0)).sum(-1) < cos_crease)
+    if len(creased):
+        # around a crease: average only the faces turned less than crease_deg from the corner's face.
+        # The (corner, neighbour face) pairs are built for the creased corners only, so smooth meshes cost nothing.
+        order = np.argsort(corner_pos, kind="stable")
+        start = np.searchsorted(corner_pos[order], np.arange(n_pos + 1))
+        first, count = start[corner_pos[creased]], np.diff(start)[corner_pos[creased]]
+        owner = np.repeat(np.arange(len(creased)), count)  # pair -> index into creased
+        offset = np.arange(len(owner)) - np.repeat(np.cumsum(count) - count, count)
+        neighbour = order[np.repeat(first, count) + offset] // 3  # pair -> neighbour face
+        near = (unit_n[neighbour] * unit_n[creased[owner] // 3]).sum(-1) >= cos_crease
+        w = face_n[neighbour] * near[:, None]
+        summed = np.stack([np.bincount(owner, w[:, c], minlength=len(creased)) for c in range(3)], 1)
+        normals[creased] = _unit(summed)
+    return normals.reshape(-1, 3, 3).astype(np.float32)
 
 
 def surface_color(mesh: trimesh.Trimesh, frags: Fragments) -> np.ndarray | None:
