@@ -1,13 +1,16 @@
 """Benchmark: seconds per flow-matching sampling step of the shape DiT (random weights, no download).
 
-One step = one DiT forward of the classifier-free-guidance pair (batch 2 = [cond, uncond]) + the Euler
-update, for one shape, as `generate-shape` runs it. Sizes: "tiny" (the parity checkpoint's config), "mini"
-(Hunyuan3D-2mini: 8 + 16 blocks, 512 latents) and "v2-0" (Hunyuan3D-2: 16 + 32 blocks, 3072 latents,
-1.1 B parameters); 1370 condition tokens (DINOv2 at 518 px with CLS).
+One step = the DiT velocity under classifier-free guidance + the Euler update, for one shape. "ours" is what
+`generate-shape` runs: a conditional pass and an unconditional pass on one collapsed token (the all-zero
+embedding, see sampling.cfg_velocity); "pair" is the reference's single pass over the batch [cond, uncond].
+Sizes: "tiny" (the parity checkpoint's config), "mini" (Hunyuan3D-2mini: 8 + 16 blocks, 512 latents) and
+"v2-0" (Hunyuan3D-2: 16 + 32 blocks, 3072 latents, 1.1 B parameters); 1370 condition tokens (DINOv2 at
+518 px with CLS).
 
     python bench/dit.py                                   # quick: tiny, fp32 + bf16
     python bench/dit.py --config mini,v2-0 --blocks 1     # 1 double + 1 single block, scaled to full depth
     python bench/dit.py --config v2-0 --dtype fp32        # a whole full-size step (minutes on 2 cores)
+    python bench/dit.py --config v2-0 --blocks 1 --mode ours,pair   # ours vs the reference's batching
 
 --blocks N builds at most N double-stream and N single-stream blocks and scales the time to the full depth:
 both kinds cost the same (12 W^2 multiply-adds per token, plus attention over all tokens), and they are
@@ -51,11 +54,15 @@ def random_dit(cfg: DiTConfig, dtype: torch.dtype, device: torch.device) -> Shap
     return model.eval().requires_grad_(False)
 
 
-def step_flop(cfg: DiTConfig, n: int, batch: int = 2) -> float:
-    """Multiply-adds x 2 of one DiT forward: per block 12 W^2 per token + attention 4 T^2 W."""
-    t, w = n + COND_TOKENS, cfg.hidden_size
+def forward_flop(cfg: DiTConfig, n: int, cond_tokens: int) -> float:
+    """Multiply-adds x 2 of one DiT forward of one sample: per block 12 W^2 per token + attention 4 T^2 W."""
+    t, w = n + cond_tokens, cfg.hidden_size
     blocks = cfg.depth + cfg.depth_single_blocks
-    return batch * (blocks * (24 * w * w * t + 4 * t * t * w) + 2 * COND_TOKENS * cfg.context_in_dim * w)
+    return blocks * (24 * w * w * t + 4 * t * t * w) + 2 * cond_tokens * cfg.context_in_dim * w
+
+
+def step_flop(cfg: DiTConfig, n: int, mode: str) -> float:
+    return forward_flop(cfg, n, COND_TOKENS) + forward_flop(cfg, n, COND_TOKENS if mode == "pair" else 1)
 
 
 def matmul_gflops(dtype: torch.dtype, device: torch.device, size: int = 1024) -> float:
@@ -69,11 +76,13 @@ def matmul_gflops(dtype: torch.dtype, device: torch.device, size: int = 1024) ->
     return 3 * 2 * size**3 / (time.perf_counter() - start) / 1e9
 
 
-def time_step(cfg: DiTConfig, n: int, dtype: torch.dtype, device: torch.device, steps: int, warmup: int) -> float:
+def time_step(
+    cfg: DiTConfig, n: int, dtype: torch.dtype, device: torch.device, mode: str, steps: int, warmup: int
+) -> float:
     """Best seconds of `steps` timed sampling steps after `warmup` untimed ones."""
     model = random_dit(cfg, dtype, device)
     cond = torch.randn(1, COND_TOKENS, cfg.context_in_dim, device=device).to(dtype)
-    velocity = cfg_velocity(model, cond, torch.zeros_like(cond), 5.0)
+    velocity = cfg_velocity(model, cond, torch.zeros_like(cond), 5.0, collapse_uncond=mode == "ours")
     sched = make_scheduler(SchedulerConfig(), steps + warmup + 1)  # +1: the last step (a no-op) is never run
     x = initial_noise((1, n, cfg.in_channels), 0, device)
     times = []
@@ -94,6 +103,7 @@ def main() -> None:
     ap.add_argument("--config", default="tiny", help="comma list of tiny, mini, v2-0 (default: tiny)")
     ap.add_argument("--dtype", default="fp32,bf16", help="comma list of fp32, bf16, fp16 (default: fp32,bf16)")
     ap.add_argument("--device", default="auto", help="cpu, cuda, or auto = cpu (+ cuda when present)")
+    ap.add_argument("--mode", default="ours", help="comma list of ours, pair (default: ours)")
     ap.add_argument("--blocks", type=int, default=None, help="build at most N + N blocks, scale to full depth")
     ap.add_argument("--steps", type=int, default=None, help="timed steps (default: 3 for tiny, 1 otherwise)")
     ap.add_argument("--warmup", type=int, default=None, help="untimed steps first (default: 1)")
@@ -109,8 +119,8 @@ def main() -> None:
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU {cpu} ({bf16}); {COND_TOKENS} cond tokens"
     )
     print(
-        f"{'config':6} {'blocks':>7} {'latents':>7} {'device':6} {'dtype':8} {'s/step':>8} {'full s/step':>11}"
-        f" {'GFLOP/s':>8} {'matmul':>8}"
+        f"{'config':6} {'blocks':>7} {'latents':>7} {'device':6} {'dtype':8} {'mode':5} {'s/step':>8}"
+        f" {'full s/step':>11} {'GFLOP/s':>8} {'matmul':>8}"
     )
     for name in args.config.split(","):
         full, n = SIZES[name]
@@ -121,16 +131,16 @@ def main() -> None:
             )
         scale = (full.depth + full.depth_single_blocks) / (cfg.depth + cfg.depth_single_blocks)
         for dev in devices:
-            for dt in args.dtype.split(","):
+            for dt, mode in [(d, m) for d in args.dtype.split(",") for m in args.mode.split(",")]:
                 device, dtype = torch.device(dev), DTYPES[dt]
                 peak = matmul_gflops(dtype, device)
                 steps = args.steps or (3 if name == "tiny" else 1)
                 warmup = 1 if args.warmup is None else args.warmup
-                sec = time_step(cfg, n, dtype, device, steps, warmup)
-                rate = step_flop(cfg, n) / sec / 1e9
+                sec = time_step(cfg, n, dtype, device, mode, steps, warmup)
+                rate = step_flop(cfg, n, mode) / sec / 1e9
                 print(
-                    f"{name:6} {cfg.depth:>3}+{cfg.depth_single_blocks:<3} {n:7d} {dev:6} {str(dtype)[6:]:8} {sec:8.3f}"
-                    f" {sec * scale:11.2f} {rate:8.1f} {peak:8.1f}",
+                    f"{name:6} {cfg.depth:>3}+{cfg.depth_single_blocks:<3} {n:7d} {dev:6} {str(dtype)[6:]:8} {mode:5}"
+                    f" {sec:8.3f} {sec * scale:11.2f} {rate:8.1f} {peak:8.1f}",
                     flush=True,
                 )
 

@@ -33,6 +33,7 @@ from .render import Rasterizer, get_rasterizer
 from .views import MASK_THRESHOLD, vertex_normals_mean
 
 ProgressFn = Callable[[str, float], None]
+NONMANIFOLD_MAX_SHARE = 0.01  # more edges than this shared by 3+ faces: not a surface (a soup, stacked copies)
 EDGE_SLOPE = 6.0  # neighbouring pixels whose depths differ by more than this many pixel widths: a depth edge
 
 
@@ -92,6 +93,7 @@ class Unwrapped:
     vmap: np.ndarray  # [V', ] int64
     faces: np.ndarray  # [F, 3] int64, into the cut vertices
     uv: np.ndarray  # [V', 2] float64 in [0, 1], v up (glTF / trimesh)
+    chart: np.ndarray  # [F] int32, the chart of each face
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -128,7 +130,11 @@ def check_views(views: ViewSet, mesh: trimesh.Trimesh) -> list[View]:
 
 
 def prepare_geometry(mesh: trimesh.Trimesh, faces: int | None) -> trimesh.Trimesh:
-    """Plain welded copy (no visuals, no degenerate faces), within the face budget. Refuses non-manifold edges."""
+    """Plain welded copy (no visuals, no degenerate faces), within the face budget.
+
+    Refuses meshes that are not surfaces (many edges shared by three or more faces). A few such edges, as
+    decimation sometimes leaves, do not disturb the unwrap or the baking and are let through.
+    """
     validate_mesh(mesh)
     plain = trimesh.Trimesh(np.asarray(mesh.vertices, np.float64), np.asarray(mesh.faces, np.int64), process=False)
     plain.merge_vertices()  # UV seams and split normals of the input must not cut the surface
@@ -139,10 +145,10 @@ def prepare_geometry(mesh: trimesh.Trimesh, faces: int | None) -> trimesh.Trimes
     edges = np.sort(plain.edges, axis=1)
     key = edges[:, 0] * len(plain.vertices) + edges[:, 1]
     _, counts = np.unique(key, return_counts=True)
-    if (bad := int((counts > 2).sum())) > 0:
+    if (bad := int((counts > 2).sum())) > NONMANIFOLD_MAX_SHARE * len(counts):
         raise InputError(
-            f"mesh is not manifold: {bad} edges are shared by more than two faces; repair it first "
-            "(e.g. MeshLab: Repair non-manifold edges)"
+            f"mesh is not manifold: {bad} of {len(counts)} edges are shared by more than two faces; repair it "
+            "first (e.g. MeshLab: Repair non-manifold edges)"
         )
     if faces is not None and len(plain.faces) > faces:
         plain = decimate(plain, faces)
@@ -174,7 +180,9 @@ def unwrap(vertices: np.ndarray, faces: np.ndarray, texture_size: int, opts: Unw
     vmap, idx, uv = atlas.get_mesh(0)
     if atlas.atlas_count != 1 or len(idx) != len(f):
         raise InputError(f"UV unwrap failed: xatlas made {atlas.atlas_count} atlases for {len(f)} faces")
-    return Unwrapped(vmap.astype(np.int64), idx.astype(np.int64), uv.astype(np.float64))
+    _, vertex_chart = atlas.get_mesh_vertex_assignment(0)
+    chart = np.asarray(vertex_chart, np.int32)[idx[:, 0]]
+    return Unwrapped(vmap.astype(np.int64), idx.astype(np.int64), uv.astype(np.float64), chart)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -220,9 +228,19 @@ def _accumulate(
     acc_w,
 ):  # pragma: no cover - numba
     """Add one view's colour to every point it sees. points, normals [N, 3] world; rot [3, 3], trans [3]: w2c;
-    depth [H, W] (inf = background), valid [H, W] bool, image [H, W, 3] float32; acc_rgb [N, 3], acc_w [N]."""
+    depth [H, W] (inf = background), valid [H, W] bool, image [H, W, 3] uint8; acc_rgb [N, 3], acc_w [N]."""
     height, width = depth.shape
+    int_exp = exponent == math.floor(exponent) and 0 <= exponent <= 16
     for k in prange(points.shape[0]):
+        nx, ny, nz = normals[k, 0], normals[k, 1], normals[k, 2]
+        nn = math.sqrt(nx * nx + ny * ny + nz * nz)
+        if nn == 0.0:
+            continue
+        cnx = (rot[0, 0] * nx + rot[0, 1] * ny + rot[0, 2] * nz) / nn
+        cny = (rot[1, 0] * nx + rot[1, 1] * ny + rot[1, 2] * nz) / nn
+        cnz = (rot[2, 0] * nx + rot[2, 1] * ny + rot[2, 2] * nz) / nn
+        if not perspective and abs(cnz) < cos_min:  # cheap early exit before any memory access
+            continue
         px, py, pz = points[k, 0], points[k, 1], points[k, 2]
         x = rot[0, 0] * px + rot[0, 1] * py + rot[0, 2] * pz + trans[0]
         y = rot[1, 0] * px + rot[1, 1] * py + rot[1, 2] * pz + trans[1]
@@ -233,24 +251,16 @@ def _accumulate(
         if perspective:
             u, v = cx + focal * x / d, cy - focal * y / d
             r = math.sqrt(x * x + y * y + z * z)
-            ex, ey, ez = -x / r, -y / r, -z / r  # towards the eye, camera frame
+            cos = abs(cnx * x + cny * y + cnz * z) / r  # |n . (towards the eye)|
             pix = d / focal
         else:
             u, v = cx + focal * x, cy - focal * y
-            ex, ey, ez = 0.0, 0.0, 1.0
+            cos = abs(cnz)  # abs: inverted winding, or open surfaces seen from behind
             pix = 1.0 / focal
+        if cos < cos_min:
+            continue
         j, i = int(math.floor(u)), int(math.floor(v))
         if i < 0 or j < 0 or i >= height or j >= width or not valid[i, j]:
-            continue
-        nx, ny, nz = normals[k, 0], normals[k, 1], normals[k, 2]
-        nn = math.sqrt(nx * nx + ny * ny + nz * nz)
-        if nn == 0.0:
-            continue
-        cnx = rot[0, 0] * nx + rot[0, 1] * ny + rot[0, 2] * nz
-        cny = rot[1, 0] * nx + rot[1, 1] * ny + rot[1, 2] * nz
-        cnz = rot[2, 0] * nx + rot[2, 1] * ny + rot[2, 2] * nz
-        cos = abs(cnx * ex + cny * ey + cnz * ez) / nn  # abs: inverted winding or open surfaces seen from behind
-        if cos < cos_min:
             continue
         tan = math.sqrt(max(1.0 - cos * cos, 0.0)) / cos
         if d > depth[i, j] + tol + pix * (1.0 + tan):  # something nearer covers this pixel
@@ -261,21 +271,32 @@ def _accumulate(
         ax, ay = fx - x0, fy - y0
         r_, g_, b_, s_ = 0.0, 0.0, 0.0, 0.0
         for dy in range(2):
+            yy = y0 + dy
+            if yy < 0 or yy >= height:
+                continue
+            wy = ay if dy else 1.0 - ay
             for dx in range(2):
-                yy, xx = y0 + dy, x0 + dx
-                if yy < 0 or xx < 0 or yy >= height or xx >= width or not valid[yy, xx]:
+                xx = x0 + dx
+                if xx < 0 or xx >= width or not valid[yy, xx]:
                     continue
-                wgt = (ax if dx else 1.0 - ax) * (ay if dy else 1.0 - ay)
+                wgt = (ax if dx else 1.0 - ax) * wy
                 r_ += wgt * image[yy, xx, 0]
                 g_ += wgt * image[yy, xx, 1]
                 b_ += wgt * image[yy, xx, 2]
                 s_ += wgt
         if s_ < 1e-6:
-            r_, g_, b_, s_ = image[i, j, 0], image[i, j, 1], image[i, j, 2], 1.0
-        w = weight * cos**exponent
-        acc_rgb[k, 0] += w * r_ / s_
-        acc_rgb[k, 1] += w * g_ / s_
-        acc_rgb[k, 2] += w * b_ / s_
+            r_, g_, b_, s_ = float(image[i, j, 0]), float(image[i, j, 1]), float(image[i, j, 2]), 1.0
+        if int_exp:
+            c = 1.0
+            for _ in range(int(exponent)):
+                c *= cos
+        else:
+            c = cos**exponent
+        w = weight * c
+        s_ = w / (255.0 * s_)
+        acc_rgb[k, 0] += r_ * s_
+        acc_rgb[k, 1] += g_ * s_
+        acc_rgb[k, 2] += b_ * s_
         acc_w[k] += w
 
 
@@ -286,7 +307,7 @@ class ViewRaster:
     view: View
     depth: np.ndarray  # [H, W] float32, inf on background
     valid: np.ndarray  # [H, W] bool: pixels trusted for colour
-    image: np.ndarray  # [H, W, 3] float32 in [0, 1]
+    image: np.ndarray  # [H, W, 3] uint8
 
 
 def pixel_size(camera: Camera, depth: np.ndarray) -> np.ndarray | float:
@@ -295,26 +316,34 @@ def pixel_size(camera: Camera, depth: np.ndarray) -> np.ndarray | float:
 
 
 def trusted_pixels(camera: Camera, depth: np.ndarray, alpha: np.ndarray | None, erode_px: int) -> np.ndarray:
-    """[H, W] bool: covered, inside the view's mask, and at least erode_px pixels from the border of either
-    and from depth edges (where a bilinear sample or a slightly misplaced view would mix two surfaces)."""
+    """[H, W] bool: the pixels whose colour may be projected onto the surface they show.
+
+    Cut by erode_px pixels: the border of the view's mask (alpha; or the mesh's silhouette when the view has no
+    alpha) and the far side of depth edges, where a slightly misplaced view would paint one surface's colour
+    onto another. Cut by one pixel: the near side of depth edges and the silhouette, whose pixels may mix
+    colours (anti-aliasing). depth: [H, W], inf on background.
+    """
     cover = np.isfinite(depth)
     d = np.where(cover, depth, np.float32(camera.far * 2))
-    pix = np.broadcast_to(pixel_size(camera, d), d.shape)
-    dx = np.abs(np.diff(d, axis=1)) > EDGE_SLOPE * np.minimum(pix[:, 1:], pix[:, :-1])  # [H, W-1]
-    dy = np.abs(np.diff(d, axis=0)) > EDGE_SLOPE * np.minimum(pix[1:], pix[:-1])  # [H-1, W]
-    jump = np.zeros(d.shape, bool)
-    jump[:, 1:] |= dx
-    jump[:, :-1] |= dx
-    jump[1:] |= dy
-    jump[:-1] |= dy
-    bad = ~cover | jump
-    if alpha is not None:
-        bad |= alpha < MASK_THRESHOLD
-    bad[0], bad[-1], bad[:, 0], bad[:, -1] = True, True, True, True  # the frame: nothing beyond it to sample
+    pix = EDGE_SLOPE * np.broadcast_to(pixel_size(camera, d), d.shape)
+    step_x = np.diff(d, axis=1) / np.minimum(pix[:, 1:], pix[:, :-1])  # [H, W-1], > 1: right pixel is farther
+    step_y = np.diff(d, axis=0) / np.minimum(pix[1:], pix[:-1])  # [H-1, W], > 1: lower pixel is farther
+    far = np.zeros(d.shape, bool)
+    near = np.zeros(d.shape, bool)
+    far[:, 1:] |= step_x > 1
+    near[:, :-1] |= step_x > 1
+    far[:, :-1] |= step_x < -1
+    near[:, 1:] |= step_x < -1
+    far[1:] |= step_y > 1
+    near[:-1] |= step_y > 1
+    far[:-1] |= step_y < -1
+    near[1:] |= step_y < -1
+    wide = far | ~cover if alpha is None else far | (alpha < MASK_THRESHOLD)
+    wide[0], wide[-1], wide[:, 0], wide[:, -1] = True, True, True, True  # the frame: nothing beyond it to sample
     if erode_px > 0:
         k = 2 * erode_px + 1
-        bad = cv2.dilate(bad.astype(np.uint8), np.ones((k, k), np.uint8)) > 0
-    return ~bad
+        wide = cv2.dilate(wide.astype(np.uint8), np.ones((k, k), np.uint8)) > 0
+    return cover & ~wide & ~near
 
 
 def rasterize_view(view: View, geometry: trimesh.Trimesh, rasterizer: Rasterizer, erode: float) -> ViewRaster:
@@ -324,7 +353,7 @@ def rasterize_view(view: View, geometry: trimesh.Trimesh, rasterizer: Rasterizer
     alpha = color[..., 3] if color.shape[2] == 4 else None
     erode_px = int(round(erode * max(cam.width, cam.height) / 512))
     valid = trusted_pixels(cam, frags.depth, alpha, erode_px)
-    return ViewRaster(view, frags.depth.astype(np.float32), valid, color[..., :3].astype(np.float32) / 255.0)
+    return ViewRaster(view, frags.depth.astype(np.float32), valid, np.ascontiguousarray(color[..., :3]))
 
 
 def back_project(
@@ -399,32 +428,137 @@ def spread_vertex_colors(
     return out.astype(np.float32)
 
 
+@njit(cache=True)
+def _grow_in_charts(color, known, chart, pending, steps):  # pragma: no cover - numba
+    """Grow known texels into the pending ones, one ring per step, each new texel taking the mean of its known
+    8-neighbours of the same chart (texels of other charts are elsewhere on the surface). color [T, T, 3],
+    known [T, T] bool, chart [T, T] int32; pending [P, 2] (row, col). Updates color / known in place."""
+    height, width = known.shape
+    n = pending.shape[0]
+    new_rgb = np.zeros((n, 3), np.float32)
+    grew = np.zeros(n, np.bool_)
+    for _ in range(steps):
+        any_new = False
+        for k in range(n):
+            i, j = pending[k, 0], pending[k, 1]
+            grew[k] = False
+            if known[i, j]:
+                continue
+            r, g, b, c = 0.0, 0.0, 0.0, 0
+            for di in range(-1, 2):
+                for dj in range(-1, 2):
+                    y, x = i + di, j + dj
+                    if 0 <= y < height and 0 <= x < width and known[y, x] and chart[y, x] == chart[i, j]:
+                        r += color[y, x, 0]
+                        g += color[y, x, 1]
+                        b += color[y, x, 2]
+                        c += 1
+            if c > 0:
+                new_rgb[k, 0], new_rgb[k, 1], new_rgb[k, 2] = r / c, g / c, b / c
+                grew[k] = True
+                any_new = True
+        if not any_new:
+            break
+        for k in range(n):
+            if grew[k]:
+                i, j = pending[k, 0], pending[k, 1]
+                color[i, j, 0], color[i, j, 1], color[i, j, 2] = new_rgb[k, 0], new_rgb[k, 1], new_rgb[k, 2]
+                known[i, j] = True
+
+
+@njit(parallel=True, cache=True)
+def _dilate_once(color, weight):  # pragma: no cover - numba
+    """Unknown texels (weight 0) next to known ones take the mean of their known 8-neighbours.
+    color [T, T, 3] premultiplied by the binary weight [T, T]; returns the new (color, weight)."""
+    height, width = weight.shape
+    out_c = color.copy()
+    out_w = weight.copy()
+    for i in prange(height):
+        for j in range(width):
+            if weight[i, j] > 0:
+                continue
+            r, g, b, c = 0.0, 0.0, 0.0, 0.0
+            for y in range(max(i - 1, 0), min(i + 2, height)):
+                for x in range(max(j - 1, 0), min(j + 2, width)):
+                    if weight[y, x] > 0:
+                        r += color[y, x, 0]
+                        g += color[y, x, 1]
+                        b += color[y, x, 2]
+                        c += 1.0
+            if c > 0:
+                out_c[i, j, 0], out_c[i, j, 1], out_c[i, j, 2] = r / c, g / c, b / c
+                out_w[i, j] = 1.0
+    return out_c, out_w
+
+
+@njit(parallel=True, cache=True)
+def _halve(color, weight):  # pragma: no cover - numba
+    """2x2 sums of premultiplied colour and weight -> [(H + 1) // 2, (W + 1) // 2]: a coarse texel's colour is
+    the mean of the known texels under it."""
+    height, width = weight.shape
+    h2, w2 = (height + 1) // 2, (width + 1) // 2
+    out_c = np.empty((h2, w2, 3), np.float32)
+    out_w = np.empty((h2, w2), np.float32)
+    for i in prange(h2):
+        ya = 2 * i
+        yb = ya + 1 if ya + 1 < height else ya
+        fy = 1.0 if ya + 1 < height else 0.0  # odd size: the last row counts once
+        for j in range(w2):
+            xa = 2 * j
+            xb = xa + 1 if xa + 1 < width else xa
+            fx = 1.0 if xa + 1 < width else 0.0
+            out_w[i, j] = weight[ya, xa] + fx * weight[ya, xb] + fy * (weight[yb, xa] + fx * weight[yb, xb])
+            for k in range(3):
+                out_c[i, j, k] = color[ya, xa, k] + fx * color[ya, xb, k] + fy * (
+                    color[yb, xa, k] + fx * color[yb, xb, k]
+                )
+    return out_c, out_w
+
+
+@njit(parallel=True, cache=True)
+def _fill_from_coarse(color, weight, coarse):  # pragma: no cover - numba
+    """Colour field of one pyramid level [H, W, 3]: the known mean where the level has weight, else the coarser
+    field [(H + 1) // 2, (W + 1) // 2, 3] sampled bilinearly (texel centres aligned)."""
+    height, width = weight.shape
+    ch, cw = coarse.shape[0], coarse.shape[1]
+    out = np.empty((height, width, 3), np.float32)
+    for i in prange(height):
+        fy = min(max((i + 0.5) / 2 - 0.5, 0.0), ch - 1.0)
+        y0 = min(int(fy), ch - 1)
+        y1 = min(y0 + 1, ch - 1)
+        ay = fy - y0
+        for j in range(width):
+            if weight[i, j] > 0:
+                for k in range(3):
+                    out[i, j, k] = color[i, j, k] / weight[i, j]
+                continue
+            fx = min(max((j + 0.5) / 2 - 0.5, 0.0), cw - 1.0)
+            x0 = min(int(fx), cw - 1)
+            x1 = min(x0 + 1, cw - 1)
+            ax = fx - x0
+            for k in range(3):
+                top = coarse[y0, x0, k] * (1 - ax) + coarse[y0, x1, k] * ax
+                bottom = coarse[y1, x0, k] * (1 - ax) + coarse[y1, x1, k] * ax
+                out[i, j, k] = top * (1 - ay) + bottom * ay
+    return out
+
+
 def pull_push(color: np.ndarray, known: np.ndarray, dilate: int = 2) -> np.ndarray:
     """Fill the unknown texels of color [T, T, 3] float32 from the known ones (known texels keep their value):
     `dilate` rings by the mean of known neighbours (clean chart edges for bilinear filtering), then the rest
-    from an image pyramid of known-texel averages (smooth gutters, so mipmaps do not mix in stray colours)."""
-    col = np.where(known[..., None], color, 0).astype(np.float32)
-    wt = known.astype(np.float32)
+    from an image pyramid of known-texel means (smooth gutters, so mipmaps do not mix in stray colours)."""
+    w = known.astype(np.float32)
+    col = np.ascontiguousarray(color, np.float32) * w[..., None]
     for _ in range(dilate):
-        s = cv2.boxFilter(col, -1, (3, 3), normalize=False)
-        c = cv2.boxFilter(wt, -1, (3, 3), normalize=False)
-        grow = (wt == 0) & (c > 0)
-        col[grow] = s[grow] / c[grow, None]
-        wt[grow] = 1.0
-    levels = [(col * wt[..., None], wt)]
+        col, w = _dilate_once(col, w)
+    levels = [(col, w)]
     while max(levels[-1][1].shape) > 1:
-        v, w = levels[-1]
-        half = ((w.shape[1] + 1) // 2, (w.shape[0] + 1) // 2)
-        levels.append(
-            (cv2.resize(v, half, interpolation=cv2.INTER_AREA), cv2.resize(w, half, interpolation=cv2.INTER_AREA))
-        )
-    v, w = levels[-1]  # 1 x 1: the mean of every known texel
-    field = v.reshape(1, 1, 3) / max(float(w.sum()), 1e-12)
-    for v, w in reversed(levels[:-1]):
-        up = cv2.resize(field, (w.shape[1], w.shape[0]), interpolation=cv2.INTER_LINEAR).reshape(*w.shape, 3)
-        own = v.reshape(*w.shape, 3) / np.maximum(w, 1e-12)[..., None]
-        field = np.where((w > 1e-6)[..., None], own, up)
-    return np.where(known[..., None], color, field).astype(np.float32)
+        levels.append(_halve(*levels[-1]))
+    c, w1 = levels[-1]
+    field = (c / max(float(w1[0, 0]), 1e-12)).astype(np.float32)  # [1, 1, 3]: the mean of every known texel
+    for c, w1 in reversed(levels[:-1]):
+        field = _fill_from_coarse(c, w1, field)
+    return field
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -462,14 +596,21 @@ def bake(
     vert_rgb, vert_w = back_project(verts.astype(np.float32), vnormals.astype(np.float32), rasters, opts, tol)
     progress("project", 1.0)
 
-    vert_rgb = spread_vertex_colors(verts, geo.edges_unique, vert_rgb, vert_w > 0)
-    unseen = texel_w <= 0
-    if unseen.any():
-        fid = frags.face_id.ravel()[texels[unseen]]
-        b = frags.bary.reshape(-1, 3)[texels[unseen]]
-        texel_rgb[unseen] = np.einsum("nk,nkc->nc", b, vert_rgb[welded_faces[fid]])
     texture = np.zeros((size, size, 3), np.float32)
     texture.reshape(-1, 3)[texels] = texel_rgb
+    seen = np.zeros((size, size), bool)
+    seen.reshape(-1)[texels[texel_w > 0]] = True
+    # thin unseen strips (grazing angles, eroded edges) first take the colours next to them in the same chart...
+    chart_map = np.where(chart, uvm.chart[np.maximum(frags.face_id, 0)], -1).astype(np.int32)
+    pending = np.argwhere(chart & ~seen)
+    _grow_in_charts(texture, seen, chart_map, pending, max(2, size // 128))
+    # ...what is left, colours spread over the surface from the vertices that views saw
+    unseen = texels[~seen.reshape(-1)[texels]]
+    if len(unseen):
+        vert_rgb = spread_vertex_colors(verts, geo.edges_unique, vert_rgb, vert_w > 0)
+        fid = frags.face_id.ravel()[unseen]
+        b = frags.bary.reshape(-1, 3)[unseen]
+        texture.reshape(-1, 3)[unseen] = np.einsum("nk,nkc->nc", b, vert_rgb[welded_faces[fid]])
     texture = pull_push(texture, chart, dilate=max(2, opts.unwrap.padding))
     progress("fill", 1.0)
 
@@ -481,7 +622,7 @@ def bake(
         verts[uvm.vmap], uvm.faces, visual=trimesh.visual.TextureVisuals(uv=uvm.uv, material=material), process=False
     )
     out.metadata["bake"] = {
-        "seen_texels": float((~unseen).mean()) if len(unseen) else 0.0,
+        "seen_texels": float((texel_w > 0).mean()) if len(texels) else 0.0,
         "faces": int(len(uvm.faces)),
         "views": [v.name for v in colored],
     }

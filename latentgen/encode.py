@@ -86,11 +86,13 @@ def encoder_inputs(
     return data, torch.from_numpy(np.concatenate(parts))[None]
 
 
-def encode(mesh: trimesh.Trimesh, vae: ShapeVAE, opts: EncodeOptions = EncodeOptions(), progress: ProgressFn = _quiet) -> Latent:
+def encode(
+    mesh: trimesh.Trimesh, vae: ShapeVAE, opts: EncodeOptions = EncodeOptions(), progress: ProgressFn = _quiet
+) -> Latent:
     """Mesh -> Latent (tokens [N, embed_dim], VAE space). The mesh is not modified."""
     c = vae.config
     if not vae.has_encoder:
-        raise WeightsError(f"ShapeVAE {vae.name or ''}: these weights have no encoder; encoding needs one")
+        raise WeightsError(f"ShapeVAE {vae.name}: these weights have no encoder; encoding needs one")
     num_latents = opts.num_latents or c.num_latents
     if c.encoder_queries == "learned" and num_latents != c.num_latents:
         raise ConfigError(f"this encoder has {c.num_latents} learned queries; it cannot make {num_latents} latents")
@@ -100,21 +102,23 @@ def encode(mesh: trimesh.Trimesh, vae: ShapeVAE, opts: EncodeOptions = EncodeOpt
     samples = sample_surface(mesh, num_uniform, num_sharp, opts.seed)
     data, queries = encoder_inputs(samples, vae, num_latents, opts.seed)
     progress("sample surface", 1.0)
-    generator = torch.Generator(device=vae.device).manual_seed(opts.seed)
+    dev = vae.device
+    generator = torch.Generator(device=dev).manual_seed(opts.seed)
     with torch.inference_mode():
-        to = dict(device=vae.device)
-        z = vae.encode(data.to(**to), None if queries is None else queries.to(**to), opts.sample_posterior, generator)
+        z = vae.encode(data.to(dev), None if queries is None else queries.to(dev), opts.sample_posterior, generator)
     progress("encode", 1.0)
     extra = {"points": f"{num_uniform}+{num_sharp}", "posterior": "sample" if opts.sample_posterior else "mean"}
     return Latent(z[0].float().cpu(), vae.name, config_hash(c), opts.seed, extra)
 
 
-def decode_volume(latent: Latent, vae: ShapeVAE, opts: DecodeOptions = DecodeOptions(), progress: ProgressFn = _quiet) -> Volume:
+def decode_volume(
+    latent: Latent, vae: ShapeVAE, opts: DecodeOptions = DecodeOptions(), progress: ProgressFn = _quiet
+) -> Volume:
     """Latent -> occupancy grid [R+1]^3 float32 (dense or coarse-to-fine)."""
     tokens = latent.tokens
     if tokens.ndim != 2 or tokens.shape[1] != vae.config.embed_dim:
         raise InputError(
-            f"latent tokens {list(tokens.shape)} do not fit ShapeVAE {vae.name or ''} (embed_dim {vae.config.embed_dim})"
+            f"latent tokens {list(tokens.shape)} do not fit ShapeVAE {vae.name} (embed_dim {vae.config.embed_dim})"
         )
     with torch.inference_mode():
         decoded = vae.decode(tokens[None].to(vae.device))
@@ -131,7 +135,9 @@ def decode_volume(latent: Latent, vae: ShapeVAE, opts: DecodeOptions = DecodeOpt
         )
 
 
-def decode(latent: Latent, vae: ShapeVAE, opts: DecodeOptions = DecodeOptions(), progress: ProgressFn = _quiet) -> trimesh.Trimesh:
+def decode(
+    latent: Latent, vae: ShapeVAE, opts: DecodeOptions = DecodeOptions(), progress: ProgressFn = _quiet
+) -> trimesh.Trimesh:
     """Latent -> mesh (marching cubes of the occupancy at `opts.level`, outward normals)."""
     volume = decode_volume(latent, vae, opts, progress)
     mesh = extract_mesh(volume.grid, opts.bounds, opts.level, opts.mapping)

@@ -109,13 +109,27 @@ def guided_velocity(v_cond: Tensor, v_uncond: Tensor, scale: float) -> Tensor:
     return v_uncond + scale * (v_cond - v_uncond)
 
 
-def cfg_velocity(model: Callable[..., Tensor], cond: Tensor, uncond: Tensor, scale: float) -> VelocityFn:
-    """Velocity of a plain DiT with classifier-free guidance. cond, uncond: [B, L, D] in the model dtype."""
-    context = torch.cat([cond, uncond])  # [2B, L, D], cond first as in the reference
+def cfg_velocity(
+    model: Callable[..., Tensor], cond: Tensor, uncond: Tensor, scale: float, collapse_uncond: bool = False
+) -> VelocityFn:
+    """Velocity of a plain DiT with classifier-free guidance. cond, uncond: [B, L, D] in the model dtype.
+
+    By default one pass over the batch [cond, uncond], as the reference. collapse_uncond: when all
+    unconditional tokens are equal (the zeros embedding), run that half as a separate pass on one token
+    standing for all L (`ShapeDiT(..., cond_repeats=L)`): the same velocity up to float rounding, ~15 % less
+    work per step for v2-0 (3072 latents) and ~40 % for mini (512), where the 1370 condition tokens dominate.
+    """
+    collapse = collapse_uncond and uncond.shape[1] > 1 and bool((uncond == uncond[:, :1]).all())
+    context = None if collapse else torch.cat([cond, uncond])  # [2B, L, D], cond first as in the reference
 
     def velocity(x: Tensor, t: Tensor) -> Tensor:
-        out = model(torch.cat([x, x]).to(context.dtype), torch.cat([t, t]), context).float()
-        v_cond, v_uncond = out.chunk(2)
+        if context is None:
+            xm = x.to(cond.dtype)
+            v_cond = model(xm, t, cond).float()
+            v_uncond = model(xm, t, uncond[:, :1], cond_repeats=uncond.shape[1]).float()
+        else:
+            out = model(torch.cat([x, x]).to(context.dtype), torch.cat([t, t]), context).float()
+            v_cond, v_uncond = out.chunk(2)
         return guided_velocity(v_cond, v_uncond, scale)
 
     return velocity

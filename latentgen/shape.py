@@ -235,7 +235,8 @@ def sample_latents(
         if models.dit.config.guidance_embed:  # guidance-distilled: the scale is an input, no CFG batch
             velocity = distilled_velocity(models.dit, cond, opts.guidance)
         elif opts.guidance >= 0:
-            velocity = cfg_velocity(models.dit, cond, models.conditioner.unconditional(batch), opts.guidance)
+            uncond = models.conditioner.unconditional(batch)  # zeros: collapsed to one token, see cfg_velocity
+            velocity = cfg_velocity(models.dit, cond, uncond, opts.guidance, collapse_uncond=True)
         else:
             velocity = lambda x, t: models.dit(x.to(cond.dtype), t, cond).float()
         scheduler = make_scheduler(models.scheduler, opts.steps or models.default_steps(), device)

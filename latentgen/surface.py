@@ -197,7 +197,8 @@ def coarse_to_fine_grid(
     def evaluate(grid: Tensor, known: Tensor, todo: Tensor, stride: int, step: int) -> int:
         ijk = todo.nonzero()  # [Q, 3] indices at this level
         if len(ijk):
-            vals = _evaluate(sdf, _points(axis, ijk * stride), chunk, lambda n: progress("decode", step / (levels + 1)))
+            report = lambda done: progress("decode", (step + done / len(ijk)) / (levels + 1))  # noqa: E731
+            vals = _evaluate(sdf, _points(axis, ijk * stride), chunk, report)
             grid[ijk[:, 0], ijk[:, 1], ijk[:, 2]] = vals
             known[ijk[:, 0], ijk[:, 1], ijk[:, 2]] = True
         return len(ijk)

@@ -16,6 +16,7 @@ from latentgen.errors import DeviceError, InputError
 from latentgen.render import (
     Fragments,
     Rasterizer,
+    corner_normals,
     get_rasterizer,
     interpolate,
     render_mesh,
@@ -361,3 +362,16 @@ def test_nvdiffrast_backend_conversions_against_a_reference_gl_rasterizer(cpu):
     same = (a.face_id == b.face_id) & a.mask
     np.testing.assert_allclose(b.bary[same], a.bary[same], atol=1e-5)
     np.testing.assert_array_equal(b.depth[b.mask], 0.0)
+
+
+def test_corner_normals_keep_hard_edges_and_smooth_across_seams():
+    box = trimesh.creation.box()
+    np.testing.assert_allclose(corner_normals(box.vertices, box.faces), np.repeat(box.face_normals[:, None], 3, 1))
+    sphere = trimesh.creation.icosphere(subdivisions=3)
+    smooth = corner_normals(sphere.vertices, sphere.faces)  # a unit sphere: normal = position
+    np.testing.assert_allclose(smooth, sphere.vertices[sphere.faces], atol=0.02)
+    # every face with its own three vertices, as after splitting all UV seams: welded back by position
+    split = corner_normals(
+        sphere.vertices[sphere.faces].reshape(-1, 3), np.arange(3 * len(sphere.faces)).reshape(-1, 3)
+    )
+    np.testing.assert_allclose(split, smooth, atol=1e-6)

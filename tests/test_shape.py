@@ -75,9 +75,10 @@ def test_turbo_scheduler_changes_the_default_step_count(tmp_path):
     m = load_shape_models(copy_dit(tmp_path, turbo), FP32)
     assert (m.scheduler.kind, m.scheduler.pcm_timesteps, m.default_steps()) == ("consistency", 100, 5)
     calls = []
-    m.dit.register_forward_pre_hook(lambda mod, args: calls.append(args[0].shape[0]))
+    m.dit.register_forward_pre_hook(lambda mod, args: calls.append(args[2].shape[1]))  # condition tokens
     latent = generate_shape(grey_image(), m, ShapeOptions())
-    assert calls == [2] * 5 and latent.extra["steps"] == "5"  # no no-op step in the consistency table
+    # 5 steps (no no-op step in the consistency table), each a cond pass and a collapsed uncond pass
+    assert calls == [1370, 1] * 5 and latent.extra["steps"] == "5"
 
 
 def test_options_are_checked():
@@ -112,3 +113,11 @@ def test_bf16_weights_give_nearly_the_fp32_latent(models):
     out = generate_shape(grey_image(), bf16, opts).tokens
     assert out.dtype == torch.float32  # the sampler state stays float32
     assert (out - ref).abs().max() < 0.05 * ref.abs().max()
+
+
+def test_truncated_weights_file_is_a_weights_error(tmp_path):
+    folder = copy_dit(tmp_path, lambda raw: None)
+    blob = (folder / "model.fp16.safetensors").read_bytes()
+    (folder / "model.fp16.safetensors").write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(WeightsError, match="model.fp16.safetensors"):
+        load_shape_models(folder, FP32)

@@ -27,7 +27,9 @@ def union(*fields):
 def plate(thickness):
     """A tilted slab thinner than a coarse cell: the coarse grid alone would miss it."""
     n = torch.tensor([0.3, 1.0, 0.2]) / torch.tensor([0.3, 1.0, 0.2]).norm()
-    return lambda xyz: 8.0 * torch.tanh(thickness / 2 - (xyz @ n - 0.1).abs()) - 8.0 * torch.relu(xyz.norm(dim=-1) - 0.8)
+    return lambda xyz: (
+        8.0 * torch.tanh(thickness / 2 - (xyz @ n - 0.1).abs()) - 8.0 * torch.relu(xyz.norm(dim=-1) - 0.8)
+    )
 
 
 # a small ball centred between the samples of the coarsest grid (16 cells over the box): the coarse grid does
@@ -37,7 +39,9 @@ SPECK = ball([-1.01 + 3.5 * H16, -1.01 + 12.5 * H16, -1.01 + 4.5 * H16], 0.035)
 
 
 def same_mesh(a, b) -> bool:
-    return a.faces.shape == b.faces.shape and (a.faces == b.faces).all() and np.abs(a.vertices - b.vertices).max() < 1e-6
+    return (
+        a.faces.shape == b.faces.shape and (a.faces == b.faces).all() and np.abs(a.vertices - b.vertices).max() < 1e-6
+    )
 
 
 def test_dense_grid_samples_the_reference_linspace_in_ij_order():

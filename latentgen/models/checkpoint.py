@@ -270,7 +270,12 @@ def resolve_checkpoint(
     ranked = list(prefer)
     return min(
         found,
-        key=lambda c: (ranked.index(c.name) if c.name in ranked else len(ranked), not c.standalone, len(c.name), c.name),
+        key=lambda c: (
+            ranked.index(c.name) if c.name in ranked else len(ranked),
+            not c.standalone,
+            len(c.name),
+            c.name,
+        ),
     )
 
 
@@ -307,11 +312,15 @@ def check_state(model: nn.Module, state: dict[str, Tensor], source: str) -> None
     if shaped:
         k = sorted(shaped)[0]
         detail = f"{k!r} is {list(state[k].shape)}, model wants {list(want[k].shape)}"
-        problems.append(f"{len(shaped)} mis-shaped ({detail}" + (f"; also {_names(shaped - {k})})" if len(shaped) > 1 else ")"))
+        problems.append(
+            f"{len(shaped)} mis-shaped ({detail}" + (f"; also {_names(shaped - {k})})" if len(shaped) > 1 else ")")
+        )
     if typed:
         k = sorted(typed)[0]
         detail = f"{k!r} is {state[k].dtype}, model wants {want[k].dtype}"
-        problems.append(f"{len(typed)} of wrong dtype ({detail}" + (f"; also {_names(typed - {k})})" if len(typed) > 1 else ")"))
+        problems.append(
+            f"{len(typed)} of wrong dtype ({detail}" + (f"; also {_names(typed - {k})})" if len(typed) > 1 else ")")
+        )
     raise WeightsError(f"{source}: checkpoint does not fit the model: " + "; ".join(problems))
 
 

@@ -113,6 +113,16 @@ class QKNorm(nn.Module):
         return self.query_norm(q).to(v.dtype), self.key_norm(k).to(v.dtype)
 
 
+def joint_attention(q: Tensor, k: Tensor, v: Tensor, key_bias: Tensor | None) -> Tensor:
+    """q, k, v: [B, T, H, D] token-major -> [B, T, H*D]. key_bias: [T] added to every query's logits, or None."""
+    if key_bias is None:
+        return token_attention(q, k, v)
+    out = F.scaled_dot_product_attention(
+        q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), attn_mask=key_bias.to(q.dtype)[None, None, None]
+    )
+    return out.transpose(1, 2).flatten(2)
+
+
 def modulate(x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
     """adaLN: x [B, L, W] normalised without affine; shift, scale [B, 1, W]."""
     return torch.addcmul(shift, F.layer_norm(x, x.shape[-1:], eps=1e-6), 1 + scale)
@@ -165,15 +175,15 @@ class DoubleStreamBlock(nn.Module):
         self.txt_attn = SelfAttention(w, cfg.num_heads, cfg.qkv_bias)
         self.txt_mlp = _mlp(w, cfg.mlp_hidden)
 
-    def forward(self, img: Tensor, txt: Tensor, vec: Tensor) -> tuple[Tensor, Tensor]:
-        """img: [B, N, W], txt: [B, L, W], vec: [B, W]."""
+    def forward(self, img: Tensor, txt: Tensor, vec: Tensor, key_bias: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """img: [B, N, W], txt: [B, L, W], vec: [B, W], key_bias: [L+N] or None."""
         i_shift1, i_scale1, i_gate1, i_shift2, i_scale2, i_gate2 = self.img_mod(vec)
         t_shift1, t_scale1, t_gate1, t_shift2, t_scale2, t_gate2 = self.txt_mod(vec)
         img_q, img_k, img_v = self.img_attn.qkv_heads(modulate(img, i_shift1, i_scale1))
         txt_q, txt_k, txt_v = self.txt_attn.qkv_heads(modulate(txt, t_shift1, t_scale1))
         # condition tokens first, as in the reference
         q, k, v = (torch.cat(pair, 1) for pair in ((txt_q, img_q), (txt_k, img_k), (txt_v, img_v)))
-        attn = token_attention(q, k, v)  # [B, L+N, W]
+        attn = joint_attention(q, k, v, key_bias)  # [B, L+N, W]
         txt_attn, img_attn = attn[:, : txt.shape[1]], attn[:, txt.shape[1] :]
         img = torch.addcmul(img, i_gate1, self.img_attn.proj(img_attn))
         img = torch.addcmul(img, i_gate2, self.img_mlp(modulate(img, i_shift2, i_scale2)))
@@ -194,13 +204,13 @@ class SingleStreamBlock(nn.Module):
         self.norm = QKNorm(cfg.head_dim)
         self.modulation = Modulation(w, double=False)
 
-    def forward(self, x: Tensor, vec: Tensor) -> Tensor:
-        """x: [B, L+N, W], vec: [B, W]."""
+    def forward(self, x: Tensor, vec: Tensor, key_bias: Tensor | None = None) -> Tensor:
+        """x: [B, L+N, W], vec: [B, W], key_bias: [L+N] or None."""
         shift, scale, gate = self.modulation(vec)
         qkv, mlp = torch.split(self.linear1(modulate(x, shift, scale)), [3 * self.hidden_size, self.mlp_hidden], -1)
         q, k, v = head_views(qkv, self.num_heads, 3, layout="blocked")  # [B, L+N, H, D] each
         q, k = self.norm(q, k, v)
-        out = self.linear2(torch.cat((token_attention(q, k, v), F.gelu(mlp, approximate="tanh")), 2))
+        out = self.linear2(torch.cat((joint_attention(q, k, v, key_bias), F.gelu(mlp, approximate="tanh")), 2))
         return torch.addcmul(x, gate, out)
 
 
@@ -229,8 +239,16 @@ class ShapeDiT(nn.Module):
         self.single_blocks = nn.ModuleList(SingleStreamBlock(cfg) for _ in range(cfg.depth_single_blocks))
         self.final_layer = LastLayer(w, cfg.in_channels)
 
-    def forward(self, x: Tensor, t: Tensor, cond: Tensor, guidance: Tensor | None = None) -> Tensor:
-        """x: [B, N, C], t: [B] (0 noise .. 1 data), cond: [B, L, D], guidance: [B] or None -> v: [B, N, C]."""
+    def forward(
+        self, x: Tensor, t: Tensor, cond: Tensor, guidance: Tensor | None = None, cond_repeats: int = 1
+    ) -> Tensor:
+        """x: [B, N, C], t: [B] (0 noise .. 1 data), cond: [B, L, D], guidance: [B] or None -> v: [B, N, C].
+
+        cond_repeats: each condition token stands for that many identical copies. Identical tokens get
+        identical updates in every block, and r equal keys weigh in attention as one key with log(r) added
+        to its logit, so this equals the forward on the repeated tokens (up to float rounding) at the cost
+        of the short one: the all-zero unconditional embedding of CFG runs as a single token.
+        """
         cfg = self.config
         latent = self.latent_in(x)  # [B, N, W]
         # The reference calls `timestep_embedding(t, 256, self.time_factor)`, whose third positional parameter
@@ -242,9 +260,13 @@ class ShapeDiT(nn.Module):
             g = timestep_embedding(guidance, 256, max_period=cfg.time_factor).to(latent.dtype)
             vec = vec + self.guidance_in(g)
         txt = self.cond_in(cond)  # [B, L, W]
+        key_bias = None
+        if cond_repeats != 1:
+            key_bias = torch.zeros(txt.shape[1] + latent.shape[1], device=x.device)  # [L+N], condition first
+            key_bias[: txt.shape[1]] = math.log(cond_repeats)
         for block in self.double_blocks:
-            latent, txt = block(latent, txt, vec)
+            latent, txt = block(latent, txt, vec, key_bias)
         h = torch.cat((txt, latent), 1)  # [B, L+N, W], condition first
         for block in self.single_blocks:
-            h = block(h, vec)
+            h = block(h, vec, key_bias)
         return self.final_layer(h[:, txt.shape[1] :], vec)

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from ..config import config_from_dict
-from ..errors import ConfigError
+from ..errors import ConfigError, WeightsError
 from ..runtime import Runtime
 from .checkpoint import Checkpoint, build_exact, resolve_checkpoint
 from .layers import FourierEmbedder, ResidualCrossAttentionBlock, Transformer
@@ -66,13 +66,18 @@ class ShapeVAEConfig:
             raise ConfigError(f"ShapeVAEConfig: width={self.width} is not a multiple of heads={self.heads}")
         if self.width % r or self.heads % r:
             raise ConfigError(
-                f"ShapeVAEConfig: geo_decoder_downsample_ratio={r} must divide width={self.width} and heads={self.heads}"
+                f"ShapeVAEConfig: geo_decoder_downsample_ratio={r} must divide width={self.width}, heads={self.heads}"
             )
         if self.encoder_queries not in ENCODER_QUERIES:
             raise ConfigError(f"ShapeVAEConfig: encoder_queries={self.encoder_queries!r}, choose {ENCODER_QUERIES}")
         if self.label_type != "binary":
             raise ConfigError(f"ShapeVAEConfig: label_type={self.label_type!r}: only 'binary' occupancy is supported")
-        if self.point_feats < 0 or self.pc_size < 0 or self.pc_sharpedge_size < 0 or self.pc_size + self.pc_sharpedge_size == 0:
+        if (
+            self.point_feats < 0
+            or self.pc_size < 0
+            or self.pc_sharpedge_size < 0
+            or self.pc_size + self.pc_sharpedge_size == 0
+        ):
             raise ConfigError("ShapeVAEConfig: point_feats / pc_size / pc_sharpedge_size must be >= 0, not all sizes 0")
 
     @property
@@ -215,11 +220,15 @@ class ShapeVAE(nn.Module):
     def posterior(self, data: Tensor, queries: Tensor | None = None) -> DiagonalGaussian:
         """data: [B, P, 3+F] surface points; queries: [B, N, 3+F] query points (None for learned queries)."""
         if not self.has_encoder:
-            raise ConfigError(f"ShapeVAE {self.name or ''}: this checkpoint has no encoder (decoder-only weights)")
+            raise WeightsError(f"ShapeVAE {self.name}: this checkpoint has no encoder (decoder-only weights)")
         return DiagonalGaussian(self.pre_kl(self.encoder(data, queries)))
 
     def encode(
-        self, data: Tensor, queries: Tensor | None = None, sample: bool = False, generator: torch.Generator | None = None
+        self,
+        data: Tensor,
+        queries: Tensor | None = None,
+        sample: bool = False,
+        generator: torch.Generator | None = None,
     ) -> Tensor:
         """-> z: [B, N, embed_dim] in VAE space (no scale_factor): the posterior mean, or a sample of it."""
         post = self.posterior(data, queries)
@@ -290,4 +299,3 @@ def load_shapevae_checkpoint(ckpt: Checkpoint, rt: Runtime) -> ShapeVAE:
     vae = build_exact(lambda: ShapeVAE(config), ckpt.read(), str(ckpt), rt.dtype, rt.device)
     vae.name = ckpt.name
     return vae
-

@@ -79,10 +79,13 @@ def corner_normals(vertices: np.ndarray, faces: np.ndarray, crease_deg: float = 
     vn = np.stack([np.bincount(corner_pos, np.repeat(face_n[:, c], 3), minlength=n_pos) for c in range(3)], 1)
     normals = _unit(vn[corner_pos]).reshape(-1, 3)  # [3F, 3] fully smooth
     cos_crease = math.cos(math.radians(crease_deg))
-    creased = np.flatnonzero((normals * np.repeat(unit_n, 3, axis=0)).sum(-1) < cos_crease)
+    # a position is near a crease when one of its faces turns more than crease_deg / 2 from the mean normal
+    # (both faces of a 90-degree edge are 45 degrees off): only corners there get the exact, costlier treatment
+    worst = np.ones(n_pos)
+    np.minimum.at(worst, corner_pos, (normals * np.repeat(unit_n, 3, axis=0)).sum(-1))
+    creased = np.flatnonzero(worst[corner_pos] < math.cos(math.radians(crease_deg / 2)))
     if len(creased):
-        # around a crease: average only the faces turned less than crease_deg from the corner's face.
-        # The (corner, neighbour face) pairs are built for the creased corners only, so smooth meshes cost nothing.
+        # average only the faces around the position turned less than crease_deg from the corner's own face
         order = np.argsort(corner_pos, kind="stable")
         start = np.searchsorted(corner_pos[order], np.arange(n_pos + 1))
         first, count = start[corner_pos[creased]], np.diff(start)[corner_pos[creased]]

@@ -59,6 +59,17 @@ def test_latent_tokens_are_an_unordered_set(inputs):
         assert_close(dit(x[:, perm], t, cond), dit(x, t, cond)[:, perm], rel=1e-5)
 
 
+def test_a_repeated_condition_token_can_run_once(inputs):
+    """The unconditional (all-zero) embedding: one token with cond_repeats=L equals L identical tokens."""
+    dit = load_shape_models(CKPT / "hunyuan3d-dit-v2-0", FP32).dit
+    x, t = inputs["latents"], inputs["timestep"]
+    zeros = torch.zeros(2, 1370, 32)
+    with torch.no_grad():
+        full = dit(x, t, zeros)
+        assert_close(dit(x, t, zeros[:, :1], cond_repeats=1370), full, rel=1e-5)
+        assert not torch.allclose(dit(x, t, zeros[:, :1]), full, atol=1e-3)  # without the weight it differs
+
+
 def test_timestep_embedding_is_cos_first_with_the_reference_period():
     emb = timestep_embedding(torch.tensor([0.0, 0.5]), 256, max_period=1000.0)
     assert torch.equal(emb[0], torch.cat([torch.ones(128), torch.zeros(128)]))  # t = 0: cos 1, sin 0

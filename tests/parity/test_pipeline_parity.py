@@ -11,10 +11,11 @@ import torch
 import trimesh
 from safetensors.torch import load_file
 
+from latentgen.artifacts import Latent
+from latentgen.encode import DecodeOptions, decode
 from latentgen.image import prepare_image
 from latentgen.runtime import Runtime
 from latentgen.shape import ShapeModels, ShapeOptions, generate_shape, load_shape_models, sample_latents
-from latentgen.surface import dense_grid, extract_mesh
 
 from ..conftest import FIXTURES
 from .test_dit_parity import assert_close
@@ -42,12 +43,8 @@ def image(models) -> torch.Tensor:
     return prepared.tensor  # [1, 3, 512, 512] in [-1, 1]
 
 
-def reference_mesh(tokens: torch.Tensor, models: ShapeModels) -> trimesh.Trimesh:
-    """tokens [N, C] -> mesh the way the reference pipeline exports it (dense 33^3 grid, its MC mapping)."""
-    with torch.no_grad():
-        decoded = models.vae.decode(tokens[None])  # [1, N, W]
-        volume = dense_grid(lambda xyz: models.vae.occupancy(decoded, xyz[None])[0], 32, 1.01, chunk=4000)
-    return extract_mesh(volume.grid, 1.01, 0.0, mapping="reference")
+# the reference pipeline's mesh export: dense 33^3 grid over [-1.01, 1.01]^3, its marching-cubes vertex mapping
+REFERENCE_DECODE = DecodeOptions(resolution=32, bounds=1.01, level=0.0, dense=True, mapping="reference", chunk=4000)
 
 
 def assert_same_mesh(mesh: trimesh.Trimesh, ref: dict[str, torch.Tensor]) -> None:
@@ -64,7 +61,8 @@ def test_trace_from_the_stored_noise(models, image, ref):
     assert_close(torch.stack([t for t, _ in trace]), ref["model_timesteps"][:, :1].expand(5, 1))
     assert_close(torch.stack([x for _, x in trace]), ref["step_latents"])
     assert torch.equal(trace[3][1], trace[4][1])  # the 5th step (sigma 1 -> 1) is a no-op
-    assert_same_mesh(reference_mesh(latents[0] * (1.0 / models.scale_factor), models), ref)
+    latent = Latent(latents[0] * (1.0 / models.scale_factor), models.vae.name)
+    assert_same_mesh(decode(latent, models.vae, REFERENCE_DECODE), ref)
 
 
 def test_seed_alone_reproduces_the_reference_shape(models, image, ref):
@@ -74,7 +72,7 @@ def test_seed_alone_reproduces_the_reference_shape(models, image, ref):
     assert_close(latent.tokens, ref["step_latents"][-1, 0] * (1.0 / models.scale_factor))
     assert latent.seed == 1234 and latent.model == "hunyuan3d-dit-v2-0"
     assert progress[-1] == ("sampling", 1.0)
-    assert_same_mesh(reference_mesh(latent.tokens, models), ref)
+    assert_same_mesh(decode(latent, models.vae, REFERENCE_DECODE), ref)
 
 
 def test_same_seed_same_latent_other_seed_other_latent(models, image):

@@ -107,6 +107,23 @@ def test_classifier_free_guidance_batches_cond_then_uncond():
     assert float(v[0, 0, 0]) == 10.0  # v_u + s (v_c - v_u) = 0 + 5 * 2
 
 
+def test_collapsed_uncond_pass_gives_the_same_guided_velocity():
+    calls = []
+
+    def model(x, t, context, cond_repeats=1):  # velocity = mean context token, weighted by repeats
+        calls.append((context.shape[1], cond_repeats))
+        return context.mean(dim=(1, 2), keepdim=True).expand(x.shape[0], *x.shape[1:])
+
+    cond, uncond = torch.randn(1, 6, 2), torch.zeros(1, 6, 2)
+    x, t = torch.randn(1, 4, 8), torch.tensor([0.5])
+    full = cfg_velocity(model, cond, uncond, 5.0)(x, t)
+    fast = cfg_velocity(model, cond, uncond, 5.0, collapse_uncond=True)(x, t)
+    assert torch.equal(full, fast)
+    assert calls == [(6, 1), (6, 1), (1, 6)]  # one pair pass, then cond alone + one collapsed token
+    cfg_velocity(model, cond, torch.randn(1, 6, 2), 5.0, collapse_uncond=True)(x, t)  # distinct tokens: no collapse
+    assert calls[-1] == (6, 1)
+
+
 def test_distilled_guidance_is_a_model_input():
     seen = []
 
