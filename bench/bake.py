@@ -8,7 +8,9 @@ run), with procedural vertex colours. Its six canonical views (latentgen.views) 
 the view set. Phases are timed through the stage's progress callback: decimate, unwrap (xatlas), raster (UV
 raster + one raster per view), project (back-projection of texels and vertices), fill (growing into unseen
 texels, vertex-graph spreading, gutter pull-push). Times are the median of --repeat runs after one warm-up run
-(numba compiles and caches its kernels on the first run). The machine alternates between fast and slow phases.
+(numba compiles and caches its kernels on the first run): wall-clock seconds, and CPU seconds summed over the
+process's threads (on a busy machine the CPU time is the steadier figure: with 2 free cores the wall time is at
+most that and at best about half of it).
 """
 
 from __future__ import annotations
@@ -78,19 +80,20 @@ def main() -> None:
 
     runs = []
     for k in range(args.repeat + 1):
-        marks: list[tuple[str, float]] = []
-        start = time.perf_counter()
-        out = bake(mesh, views, opts, progress=lambda phase, done: marks.append((phase, time.perf_counter())))
-        total = time.perf_counter() - start
+        marks: list[tuple[str, float, float]] = []
+        start = (time.perf_counter(), time.process_time())
+        out = bake(mesh, views, opts, progress=lambda p, d: marks.append((p, time.perf_counter(), time.process_time())))
         times, prev = {}, start
-        for phase, t in marks:
-            times[phase] = times.get(phase, 0.0) + t - prev
-            prev = t
-        times["total"] = total
+        for phase, wall, cpu in marks:
+            old = times.get(phase, (0.0, 0.0))
+            times[phase] = (old[0] + wall - prev[0], old[1] + cpu - prev[1])
+            prev = (wall, cpu)
+        times["total"] = (prev[0] - start[0], prev[1] - start[1])
         if k:  # the first run compiles / loads the numba kernels
             runs.append(times)
-    med = {p: statistics.median(r.get(p, 0.0) for r in runs) for p in (*PHASES, "total")}
-    print("  ".join(f"{p} {med[p]:.2f} s" for p in (*PHASES, "total")))
+    for i, what in enumerate(("wall", "cpu (all threads)")):
+        med = {p: statistics.median(r.get(p, (0.0, 0.0))[i] for r in runs) for p in (*PHASES, "total")}
+        print(f"{what:>17}: " + "  ".join(f"{p} {med[p]:.2f} s" for p in (*PHASES, "total")))
     print(f"baked: {len(out.faces)} faces, seen texels {out.metadata['bake']['seen_texels']:.3f}")
 
 

@@ -206,6 +206,208 @@ def render_cmd(
     out.result(f"wrote {output} ({views} views, {size} px)", input=str(mesh), output=str(output))
 
 
+# ---- shape autoencoder ----------------------------------------------------------------------------------
+WeightsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--weights",
+        help="A checkpoint folder (config.yaml/config.json + weights) or a model root holding several "
+        "(Hunyuan3D-2 layout). Default: $LATENTGEN_WEIGHTS, else the shipped weights/tiny.",
+    ),
+]
+VariantOpt = Annotated[
+    str | None, typer.Option("--variant", help="Which checkpoint of a model root: e.g. turbo, mini, fast.")
+]
+DtypeOpt = Annotated[str, typer.Option("--dtype", help="auto (fp16 on CUDA, fp32 on CPU), fp32, bf16 or fp16.")]
+ResolutionOpt = Annotated[
+    int, typer.Option("--resolution", help="Marching-cubes grid cells per axis (reference: 256 standard, 384 high).")
+]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed; the same seed on the same device repeats the output.")]
+
+
+def _shape_export(faces: int | None):
+    """Postprocessing of a decoded surface, the same for decode and generate-shape: floaters and degenerate
+    faces removed, face budget. Holes are not closed: marching cubes on a bounded grid makes none."""
+    from .export import ExportOptions
+    from .meshops import CleanupOptions
+
+    return ExportOptions(faces=faces, clean=True, cleanup=CleanupOptions(max_hole_edges=0))
+
+
+def _weights(weights: Path | None) -> Path:
+    from .info import default_weights
+
+    return weights if weights is not None else default_weights()
+
+
+@app.command("encode")
+def encode_cmd(
+    mesh: Annotated[Path, typer.Argument(help="Mesh to encode.", show_default=False)],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Latent file to write.")] = Path("shape.latent"),
+    points: Annotated[
+        int | None, typer.Option("--points", help="Uniform surface samples (default: from the checkpoint config).")
+    ] = None,
+    sharp_points: Annotated[
+        int | None, typer.Option("--sharp-points", help="Sharp-edge samples (default: from the checkpoint config).")
+    ] = None,
+    seed: SeedOpt = 0,
+    weights: WeightsOpt = None,
+    variant: VariantOpt = None,
+    dtype: DtypeOpt = "auto",
+) -> None:
+    """Encode a mesh into a shape latent with an encoder-bearing ShapeVAE.
+
+    Example: latentgen encode examples/spot/spot.obj -o spot.latent --weights tests/fixtures/ckpt/tiny-hunyuan3d-2
+    """
+    from .artifacts import save_latent
+    from .encode import EncodeOptions, encode
+    from .files import check_output_path
+    from .meshio import load_mesh
+    from .models.shapevae import load_shapevae
+    from .runtime import pick_runtime
+
+    out = STATE.out
+    with user_errors(input=str(mesh)):
+        check_output_path(output)
+        m = load_mesh(mesh)
+        rt = pick_runtime(STATE.device, dtype)
+        vae = load_shapevae(_weights(weights), rt, variant, need_encoder=True)
+        with out.progress(mesh.name) as progress:
+            latent = encode(m, vae, EncodeOptions(points, sharp_points, seed=seed), progress)
+        save_latent(latent, output)
+    n, c = latent.tokens.shape
+    out.result(f"wrote {output} ({n} x {c} latent, model {latent.model})", output=str(output), tokens=[n, c])
+
+
+@app.command("decode")
+def decode_cmd(
+    latent_file: Annotated[Path, typer.Argument(help="Latent file (.latent).", show_default=False)],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Mesh to write: .ply, .glb, .obj or .stl.")] = Path(
+        "shape.ply"
+    ),
+    resolution: ResolutionOpt = 256,
+    faces: FacesOpt = None,
+    dense: Annotated[
+        bool, typer.Option("--dense", help="Evaluate every grid point (slow; the default coarse-to-fine is exact).")
+    ] = False,
+    weights: WeightsOpt = None,
+    variant: VariantOpt = None,
+    dtype: DtypeOpt = "auto",
+) -> None:
+    """Decode a shape latent into a mesh (occupancy field + marching cubes).
+
+    Example: latentgen decode spot.latent -o spot.ply --weights tests/fixtures/ckpt/tiny-hunyuan3d-2
+    """
+    from .artifacts import load_latent
+    from .encode import DecodeOptions, decode
+    from .export import export, format_of
+    from .files import check_output_path
+    from .models.shapevae import load_shapevae
+    from .runtime import pick_runtime
+
+    out = STATE.out
+    with user_errors(input=str(latent_file)):
+        format_of(output)
+        check_output_path(output)
+        latent = load_latent(latent_file)
+        opts = DecodeOptions(resolution=resolution, dense=dense)
+        rt = pick_runtime(STATE.device, dtype)
+        vae = load_shapevae(_weights(weights), rt, variant, prefer=[latent.model] if latent.model else ())
+        with out.progress(latent_file.name) as progress:
+            mesh = decode(latent, vae, opts, progress)
+        result = export(mesh, output, _shape_export(faces))
+    n = len(result.mesh.faces)
+    out.result(f"wrote {output} ({n} faces)", output=str(output), faces=n, vertices=len(result.mesh.vertices))
+
+
+# ---- generate-shape -------------------------------------------------------------------------------------
+MaskOpt = Annotated[
+    str,
+    typer.Option(
+        "--mask",
+        help="How to separate the object from the background: auto (alpha if present, else grabcut), alpha, "
+        "grabcut (no model needed) or rembg (needs `pip install rembg` and its model already on disk).",
+    ),
+]
+
+
+def _save_png(array, path: Path) -> None:
+    from PIL import Image
+
+    from .files import atomic_path
+
+    image = array if isinstance(array, Image.Image) else Image.fromarray(array)
+    with atomic_path(path) as tmp:
+        image.save(tmp, format="PNG")
+
+
+@app.command("generate-shape")
+def generate_shape_cmd(
+    image: Annotated[Path, typer.Argument(help="Photo of one object (png, jpg, webp, bmp, tiff).", show_default=False)],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Mesh to write: .glb, .obj, .ply or .stl.")] = Path(
+        "shape.glb"
+    ),
+    latent_out: Annotated[Path | None, typer.Option("--latent-out", help="Also write the shape latent here.")] = None,
+    steps: Annotated[
+        int | None, typer.Option("--steps", help="Sampling steps (default: the checkpoint's: 50, or 5 for turbo).")
+    ] = None,
+    guidance: Annotated[
+        float, typer.Option("--guidance", help="Classifier-free guidance scale (the guidance input of -fast models).")
+    ] = 5.0,
+    seed: SeedOpt = 1234,
+    resolution: ResolutionOpt = 256,
+    faces: Annotated[int | None, typer.Option("--faces", help="Face budget of the output mesh.")] = 40000,
+    mask: MaskOpt = "auto",
+    rembg: Annotated[bool, typer.Option("--rembg", help="Shorthand for --mask rembg.")] = False,
+    weights: WeightsOpt = None,
+    variant: VariantOpt = None,
+    dtype: DtypeOpt = "auto",
+    keep_intermediates: Annotated[
+        bool,
+        typer.Option(
+            "--keep-intermediates",
+            help="Also write OUT.input.png (what the model sees), OUT.mask.png and OUT.latent next to the mesh.",
+        ),
+    ] = False,
+) -> None:
+    """Generate a 3D shape from a photo: DINOv2 tokens -> flow-matching DiT -> ShapeVAE -> mesh.
+
+    Example: latentgen generate-shape photo.png -o shape.glb --weights tests/fixtures/ckpt/tiny-hunyuan3d-2 --steps 5
+    """
+    from .artifacts import save_latent
+    from .encode import DecodeOptions, decode
+    from .export import export, format_of
+    from .files import check_input_file, check_output_path
+    from .image import mask_to_png, prepare_image
+    from .runtime import pick_runtime
+    from .shape import ShapeOptions, generate_shape, load_shape_models
+
+    out = STATE.out
+    with user_errors(input=str(image)):
+        format_of(output)
+        check_output_path(output)
+        check_input_file(image, "image")
+        opts = ShapeOptions(steps=steps, guidance=guidance, seed=seed)
+        decode_opts = DecodeOptions(resolution=resolution)
+        export_opts = _shape_export(faces)
+        rt = pick_runtime(STATE.device, dtype)
+        models = load_shape_models(_weights(weights), rt, variant)
+        prep = prepare_image(image, "rembg" if rembg else mask, models.image_size, models.border_ratio)
+        with out.progress(image.name) as progress:
+            latent = generate_shape(prep, models, opts, progress)
+            mesh = decode(latent, models.vae, decode_opts, progress)
+        result = export(mesh, output, export_opts)
+        stem = output.with_suffix("")
+        if keep_intermediates:
+            _save_png(prep.rgb, stem.with_name(stem.name + ".input.png"))
+            _save_png(mask_to_png(prep.foreground), stem.with_name(stem.name + ".mask.png"))
+            latent_out = latent_out or stem.with_name(stem.name + ".latent")
+        if latent_out is not None:
+            save_latent(latent, latent_out)
+    n = len(result.mesh.faces)
+    out.result(f"wrote {output} ({n} faces; foreground: {prep.method})", output=str(output), faces=n, seed=seed)
+
+
 # ---- info -----------------------------------------------------------------------------------------------
 @app.command("info")
 def info_cmd() -> None:

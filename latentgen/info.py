@@ -23,6 +23,19 @@ def weights_roots() -> list[Path]:
     return roots
 
 
+def default_weights() -> Path:
+    """What `--weights` means when it is not given: $LATENTGEN_WEIGHTS, else the shipped `weights/tiny`."""
+    from .errors import WeightsError
+    from .models.checkpoint import GET_WEIGHTS_HINT
+
+    if env := os.environ.get("LATENTGEN_WEIGHTS"):
+        return Path(env)
+    shipped = SHIPPED_WEIGHTS / "tiny"
+    if shipped.is_dir():
+        return shipped
+    raise WeightsError(f"no weights given and none shipped in {shipped}; {GET_WEIGHTS_HINT}")
+
+
 def find_weights() -> dict[str, str]:
     """Model folders (holding a config.json or config.yaml) under the weights roots."""
     found: dict[str, str] = {}

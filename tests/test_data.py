@@ -73,7 +73,7 @@ def signed_mesh_distance(points: np.ndarray, mesh: trimesh.Trimesh) -> np.ndarra
 Y_UP = trimesh.transformations.rotation_matrix(-np.pi / 2, [1, 0, 0])  # trimesh revolves about +Z; ours about +Y
 
 
-def revolved(profile: list[tuple[float, float]], sections: int = 256) -> trimesh.Trimesh:
+def revolved(profile: list[tuple[float, float]], sections: int = 128) -> trimesh.Trimesh:
     return trimesh.creation.revolve(np.asarray(profile, float), sections=sections, transform=Y_UP)
 
 
@@ -97,28 +97,28 @@ HEX = np.array([(0.3 * np.cos(t), 0.2 * np.sin(t)) for t in np.radians(np.arange
 R30 = S.rotation([1, 2, 0.5], 30)
 CASES = {
     # name: (our SDF, an independent dense mesh of the same solid)
-    "sphere": (S.Sphere(0.6, (0.1, 0, 0)), trimesh.creation.icosphere(5, 0.6).apply_translation((0.1, 0, 0))),
+    "sphere": (S.Sphere(0.6, (0.1, 0, 0)), trimesh.creation.icosphere(4, 0.6).apply_translation((0.1, 0, 0))),
     "box": (S.Box((0.5, 0.3, 0.2)), trimesh.creation.box((1.0, 0.6, 0.4))),
     "capsule": (S.Capsule((0, -0.3, 0), (0, 0.4, 0), 0.2),
-                trimesh.creation.capsule(0.7, 0.2, count=[128, 128]).apply_transform(Y_UP).apply_translation(
+                trimesh.creation.capsule(0.7, 0.2, count=[64, 48]).apply_transform(Y_UP).apply_translation(
                     (0, 0.05, 0))),
     "tilted cylinder": (S.Cylinder((-0.3, -0.2, 0.1), (0.4, 0.3, -0.2), 0.25),
-                        trimesh.creation.cylinder(0.25, sections=512, segment=[(-0.3, -0.2, 0.1), (0.4, 0.3, -0.2)])),
+                        trimesh.creation.cylinder(0.25, sections=128, segment=[(-0.3, -0.2, 0.1), (0.4, 0.3, -0.2)])),
     "frustum": (S.Cone((0.1, -0.4, 0), (-0.1, 0.4, 0.2), 0.35, 0.1),
                 revolved([(0, 0), (0.35, 0), (0.1, np.sqrt(0.04 + 0.64 + 0.04)), (0, np.sqrt(0.72))])
                 .apply_transform(axis_frame((0.1, -0.4, 0), (-0.1, 0.4, 0.2)))),
-    "torus": (S.Torus(0.5, 0.15), trimesh.creation.torus(0.5, 0.15, 256, 128).apply_transform(Y_UP)),
+    "torus": (S.Torus(0.5, 0.15), trimesh.creation.torus(0.5, 0.15, 80, 40).apply_transform(Y_UP)),
     "lathe (vase profile)": (S.Revolve([(0, -0.5), (0.3, -0.5), (0.45, -0.1), (0.2, 0.3), (0.25, 0.5), (0, 0.5)]),
                              revolved([(0, -0.5), (0.3, -0.5), (0.45, -0.1), (0.2, 0.3), (0.25, 0.5), (0, 0.5)])),
     "lathe (tube profile)": (S.Revolve([(0.3, -0.2), (0.5, -0.2), (0.5, 0.2), (0.3, 0.2)]),
                              revolved([(0.3, -0.2), (0.5, -0.2), (0.5, 0.2), (0.3, 0.2), (0.3, -0.2)])),
     "extruded hexagon": (S.Extrude(HEX, 0.25), prism(HEX, 0.25)),
-    "ellipsoid": (S.Ellipsoid((0.6, 0.3, 0.2)), trimesh.creation.icosphere(5, 1.0).apply_scale((0.6, 0.3, 0.2))),
+    "ellipsoid": (S.Ellipsoid((0.6, 0.3, 0.2)), trimesh.creation.icosphere(4, 1.0).apply_scale((0.6, 0.3, 0.2))),
     "rotated, moved, scaled box": (S.Box((0.3, 0.2, 0.1)).rotate(R30).translate((0.1, -0.2, 0.05)).scale(1.5),
                                    trimesh.creation.box((0.6, 0.4, 0.2)).apply_transform(np.pad(R30, (0, 1)) + np.diag(
                                        [0, 0, 0, 1])).apply_translation((0.1, -0.2, 0.05)).apply_scale(1.5)),
     "mirrored sphere": (S.Sphere(0.2, (0.4, 0, 0)).mirror("x"),
-                        trimesh.util.concatenate([trimesh.creation.icosphere(5, 0.2).apply_translation((s, 0, 0))
+                        trimesh.util.concatenate([trimesh.creation.icosphere(3, 0.2).apply_translation((s, 0, 0))
                                                   for s in (0.4, -0.4)])),
 }
 
@@ -129,8 +129,8 @@ def test_primitive_sdf_is_the_exact_distance_to_its_surface(name):
     rng = np.random.default_rng(0)
     lo, hi = node.lo, node.hi
     pad = 0.3 * (hi - lo)
-    far = rng.uniform(lo - pad, hi + pad, (160, 3))
-    near = mesh.sample(160, seed=1) + rng.normal(0, 0.02, (160, 3))
+    far = rng.uniform(lo - pad, hi + pad, (64, 3))
+    near = mesh.sample(64, seed=1) + rng.normal(0, 0.02, (64, 3))
     p = np.concatenate([far, near])
     # the reference mesh is a polygonal approximation: allow its own deviation from the true surface
     chords = np.concatenate([mesh.triangles_center, mesh.vertices[mesh.edges_unique].mean(1)])
@@ -165,7 +165,8 @@ def test_polygon_sdf_handles_non_convex_outlines():
 def test_csg_keeps_the_exact_sign_and_never_overstates_distance():
     a, b = S.Box((0.4, 0.3, 0.3)), S.Sphere(0.35, (0.3, 0.1, 0))
     rng = np.random.default_rng(3)
-    p, q = rng.uniform(-1, 1, (2000, 3)), rng.uniform(-1, 1, (2000, 3))
+    p = rng.uniform(-1, 1, (4000, 3))
+    q = np.concatenate([rng.uniform(-1, 1, (2000, 3)), p[2000:] + rng.normal(0, 0.01, (2000, 3))])  # far and near
     ins_a, ins_b = a(p) < 0, b(p) < 0
     cases = {"union": (a | b, ins_a | ins_b), "subtract": (a - b, ins_a & ~ins_b), "intersect": (a & b, ins_a & ins_b)}
     for name, (node, inside) in cases.items():
@@ -184,15 +185,16 @@ def test_mirror_refuses_a_child_that_straddles_the_plane():
         S.Sphere(0.2, (0.1, 0, 0)).mirror("x")
 
 
-@pytest.mark.parametrize("family", sorted(FAMILIES))
-def test_compiled_evaluation_equals_the_numpy_reference(family):
-    shape = make_shape(family, 3)
-    p = np.random.default_rng(4).uniform(-1, 1, (1500, 3))
-    near = p * 0.9 * np.abs(shape.sdf(p))[:, None].clip(0, 1)  # pull some points towards the object
-    p = np.concatenate([p, near])
-    np.testing.assert_allclose(shape.sdf(p), shape.sdf_reference(p), rtol=0, atol=1e-12)
-    ref_index = shape._root.evaluate(shape._local(p))[1]
-    assert (shape.part_index(p) == ref_index).all()
+def test_compiled_evaluation_equals_the_numpy_reference():
+    rng = np.random.default_rng(4)
+    for family in FAMILIES:
+        shape = make_shape(family, 3)
+        p = rng.uniform(-1, 1, (300, 3))
+        near = p * 0.9 * np.abs(shape.sdf(p))[:, None].clip(0, 1)  # pull some points towards the object
+        p = np.concatenate([p, near])
+        np.testing.assert_allclose(shape.sdf(p), shape.sdf_reference(p), rtol=0, atol=1e-9, err_msg=family)
+        ref_index = shape._root.evaluate(shape._local(p))[1]
+        assert (shape.part_index(p) == ref_index).all(), family
 
 
 def test_compiled_sdf_covers_every_node_type():
@@ -209,20 +211,23 @@ def test_compiled_sdf_covers_every_node_type():
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_every_family_gives_a_closed_normalised_shape_with_all_parts_visible(family):
-    for seed in (0, 1):
+    for seed in range(5):
         shape = make_shape(family, seed)
         assert (shape.lo >= -0.9 - 1e-9).all() and (shape.hi <= 0.9 + 1e-9).all()
         assert np.isclose((shape.hi - shape.lo).max(), 1.8)
-        verts, faces, _ = extract_mesh(shape.sdf, 128)
+    for seed, res in ((0, 128), (1, 64)):
+        shape = make_shape(family, seed)
+        verts, faces, _ = extract_mesh(shape.sdf, res)
         mesh = trimesh.Trimesh(verts, faces, process=False)
         assert mesh.is_watertight and mesh.volume > 0.01
-        assert np.abs(verts).max() <= 0.9 + 2 / 128  # marching cubes stays within a lattice cell of the shape
-        assert np.ptp(verts, axis=0).max() > 1.7  # the normalisation box is tight
-        on_surface = mesh.sample(4000, seed=0)
-        seen = np.unique(shape.part_index(on_surface))
-        assert len(seen) == len(shape.parts), f"{family} {seed}: parts lost by the mesh"
-        colors = shape.color(on_surface)
-        assert colors.shape == (4000, 3) and colors.min() >= 0 and colors.max() <= 1
+        assert np.abs(verts).max() <= 0.9 + 2 / res  # marching cubes stays within a lattice cell of the shape
+        assert np.ptp(verts, axis=0).max() > 0.9 * 1.8  # the normalisation box is tight
+        if res == 128:  # fine enough for the thinnest parts (>= 2 cells by design)
+            on_surface = mesh.sample(3000, seed=0)
+            seen = np.unique(shape.part_index(on_surface))
+            assert len(seen) == len(shape.parts), f"{family} {seed}: parts lost by the mesh"
+            colors = shape.color(on_surface)
+            assert colors.shape == (3000, 3) and colors.min() >= 0 and colors.max() <= 1
 
 
 def test_shapes_are_deterministic_per_family_and_seed():
@@ -322,20 +327,22 @@ def test_samples_are_deterministic_per_seed():
 
 
 def traced_silhouette(shape: Shape, size: int, ortho_scale: float = 2.0) -> np.ndarray:
-    """Ground-truth mask of the front orthographic view: sphere-trace the exact SDF along -z through each pixel."""
+    """Ground-truth mask of the front orthographic view: sphere-trace the exact SDF along -z through each pixel
+    centre (valid because the SDF never overstates the distance), from the front of the shape's box to its back."""
     c = (np.arange(size) + 0.5) / size * ortho_scale - ortho_scale / 2
     x, y = np.meshgrid(c, -c)  # row 0 is the top
-    origin = np.stack([x.ravel(), y.ravel(), np.full(x.size, 1.5)], 1)
-    t = np.zeros(len(origin))
-    hit = np.zeros(len(origin), bool)
-    for _ in range(200):
-        live = ~hit & (t < 3.0)
-        if not live.any():
+    x, y = x.ravel(), y.ravel()
+    hit = np.zeros(x.size, bool)
+    live = np.flatnonzero((x >= shape.lo[0]) & (x <= shape.hi[0]) & (y >= shape.lo[1]) & (y <= shape.hi[1]))
+    z = np.full(live.size, shape.hi[2] + 1e-3)
+    for _ in range(300):
+        d = shape.sdf(np.stack([x[live], y[live], z], 1))
+        hit[live[d < 1e-3]] = True
+        z -= np.maximum(d, 1e-3)
+        keep = (d >= 1e-3) & (z > shape.lo[2])
+        live, z = live[keep], z[keep]
+        if not live.size:
             break
-        p = origin[live] - np.outer(t[live], [0, 0, 1])
-        d = shape.sdf(p)
-        hit[np.flatnonzero(live)[d < 1e-4]] = True
-        t[live] += np.maximum(d, 1e-4)
     return hit.reshape(size, size)
 
 
@@ -343,9 +350,9 @@ def traced_silhouette(shape: Shape, size: int, ortho_scale: float = 2.0) -> np.n
 def test_render_silhouette_matches_the_orthographic_projection(family):
     shape = make_shape(family, 4)
     verts, faces, normals = extract_mesh(shape.sdf, 128)
-    image = render_shape(shape, verts, faces, normals, input_camera(128), supersample=1)
-    assert image.shape == (128, 128, 4) and image.dtype == np.uint8
-    mask, truth = image[..., 3] > 127, traced_silhouette(shape, 128)
+    image = render_shape(shape, verts, faces, normals, input_camera(96), supersample=1)
+    assert image.shape == (96, 96, 4) and image.dtype == np.uint8
+    mask, truth = image[..., 3] > 127, traced_silhouette(shape, 96)
     iou = (mask & truth).sum() / (mask | truth).sum()
     assert iou > 0.96, iou
 

@@ -55,9 +55,9 @@ def test_mirror_uses_the_flipped_picture_as_the_back_view(case):
 def test_prepared_image_is_used_as_it_is(case):
     mesh, photo = case
     prepared = prepare_image(Image.fromarray(photo, "RGBA"))
-    views = paint(mesh, prepared, OPTS)
+    views = paint(mesh, prepared, PaintOptions(view_size=512, rasterizer="cpu"))
     ref = views.views[0]
-    assert np.array_equal(ref.color[..., 3] >= 128, np.asarray(Image.fromarray(prepared.mask).resize((256, 256))) >= 128)
+    assert np.array_equal(ref.color[..., :3], prepared.rgb) and np.array_equal(ref.color[..., 3], prepared.mask)
     assert views.meta["input_silhouette_iou"] > 0.96
 
 
@@ -72,7 +72,7 @@ def test_painted_picture_comes_back_on_the_baked_front(case, tmp_path):
     inside[1:-1, 1:-1] &= inside[:-2, 1:-1] & inside[2:, 1:-1] & inside[1:-1, :-2] & inside[1:-1, 2:]  # not the rim
     err = again[..., :3].astype(float)[inside] - ref.color[..., :3][inside]
     assert 10 * np.log10(255**2 / (err**2).mean()) > 28
-    assert 0.3 < baked.metadata["bake"]["seen_texels"] < 0.7  # the front half; the rest was filled
+    assert 0.15 < baked.metadata["bake"]["seen_texels"] < 0.6  # what the front sees; the rest was filled
 
 
 class FlatBackend:

@@ -184,7 +184,8 @@ def build_dataset(
 
 
 def make_index(config: DatasetConfig, items: list[Item]) -> dict:
-    return {
+    """The index.json contents (JSON types only: lists, not tuples)."""
+    return json.loads(json.dumps({
         "format": DATA_FORMAT,
         "config": config.to_dict(),
         "families": list(config.families),
@@ -199,7 +200,7 @@ def make_index(config: DatasetConfig, items: list[Item]) -> dict:
             }
             for it in items
         ],
-    }
+    }))
 
 
 def _check_or_write_config(root: Path, config: DatasetConfig) -> None:

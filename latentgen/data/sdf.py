@@ -513,8 +513,8 @@ class Intersection(SDF):
 
 
 class Subtract(SDF):
-    """a minus b. The value is max(a, -b) inside a; outside a it is a alone (also a valid bound, and b need not be
-    evaluated there), so b only costs where a < 0 near b's box."""
+    """a minus b: max(a, -b). b is skipped where it cannot matter: outside b's box, b >= the box distance lb, so
+    -b <= -lb and the max is a wherever a >= -lb (inside b's box b must always be evaluated)."""
 
     def __init__(self, a: SDF, b: SDF):
         self.a, self.b = a, b
@@ -524,8 +524,8 @@ class Subtract(SDF):
         p = _points(p)
         d = self.a(p)
         if np.isfinite(self.b.lo).all() and np.isfinite(self.b.hi).all():
-            # b >= lb, so -b <= -lb; where d >= -lb the max is d already (lb is 0 inside b's box)
-            sel = np.nonzero(d < -box_distance(p, self.b.lo, self.b.hi) + 1e-12)[0]
+            lb = box_distance(p, self.b.lo, self.b.hi)
+            sel = np.nonzero((lb == 0.0) | (d < -lb))[0]
         else:
             sel = np.arange(len(p))
         if len(sel):
@@ -539,8 +539,15 @@ class SmoothUnion(SDF):
 
     def __init__(self, a: SDF, b: SDF, k: float):
         self.a, self.b, self.k = a, b, float(k)
-        self.lo = np.minimum(a.lo, b.lo) - self.k / 4  # smin <= min - k/4 at most: the solid grows by <= k/4
-        self.hi = np.maximum(a.hi, b.hi) + self.k / 4
+        # smin < min(a, b) only where |a - b| < k, and it is >= min - k/4: added material lies where both a and b
+        # are below 1.25 k, i.e. within 1.25 k of both boxes, and within k/4 of their union
+        lo, hi = np.minimum(a.lo, b.lo), np.maximum(a.hi, b.hi)
+        blend_lo = np.maximum(a.lo, b.lo) - 1.25 * self.k
+        blend_hi = np.minimum(a.hi, b.hi) + 1.25 * self.k
+        if (blend_lo <= blend_hi).all():
+            lo = np.minimum(lo, np.maximum(blend_lo, lo - self.k / 4))
+            hi = np.maximum(hi, np.minimum(blend_hi, hi + self.k / 4))
+        self.lo, self.hi = lo, hi
 
     def __call__(self, p):
         da, db = self.a(p), self.b(p)

@@ -251,7 +251,7 @@ def _eval_point(ops, arg, jump, prm, ps, vs):
             vs[sv] = max(vs[sv], b)
         elif op == SUB_TEST:
             lb = _box_distance(prm, a, x, y, z)
-            if not (vs[sv] < -lb + 1e-12):
+            if lb != 0.0 and not (vs[sv] < -lb):
                 pc = jump[pc]
                 continue
         elif op == SUB_END:
