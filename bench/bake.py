@@ -81,8 +81,12 @@ def main() -> None:
     runs = []
     for k in range(args.repeat + 1):
         marks: list[tuple[str, float, float]] = []
+
+        def mark(phase: str, done: float, marks=marks) -> None:
+            marks.append((phase, time.perf_counter(), time.process_time()))
+
         start = (time.perf_counter(), time.process_time())
-        out = bake(mesh, views, opts, progress=lambda p, d: marks.append((p, time.perf_counter(), time.process_time())))
+        out = bake(mesh, views, opts, progress=mark)
         times, prev = {}, start
         for phase, wall, cpu in marks:
             old = times.get(phase, (0.0, 0.0))

@@ -509,8 +509,8 @@ def _halve(color, weight):  # pragma: no cover - numba
             fx = 1.0 if xa + 1 < width else 0.0
             out_w[i, j] = weight[ya, xa] + fx * weight[ya, xb] + fy * (weight[yb, xa] + fx * weight[yb, xb])
             for k in range(3):
-                out_c[i, j, k] = color[ya, xa, k] + fx * color[ya, xb, k] + fy * (
-                    color[yb, xa, k] + fx * color[yb, xb, k]
+                out_c[i, j, k] = (
+                    color[ya, xa, k] + fx * color[ya, xb, k] + fy * (color[yb, xa, k] + fx * color[yb, xb, k])
                 )
     return out_c, out_w
 
@@ -566,11 +566,18 @@ def pull_push(color: np.ndarray, known: np.ndarray, dilate: int = 2) -> np.ndarr
 
 
 def bake(
-    mesh: trimesh.Trimesh, views: ViewSet, opts: BakeOptions = BakeOptions(), progress: ProgressFn = _quiet
+    mesh: trimesh.Trimesh,
+    views: ViewSet,
+    opts: BakeOptions = BakeOptions(),
+    progress: ProgressFn = _quiet,
+    rasterizer: Rasterizer | None = None,
 ) -> trimesh.Trimesh:
-    """Mesh + views -> textured copy (UVs + PBR base-colour texture). Reads no files; `mesh` is left untouched."""
+    """Mesh + views -> textured copy (UVs + PBR base-colour texture). Reads no files; `mesh` is left untouched.
+
+    rasterizer: a ready backend (e.g. get_rasterizer(name, device)); None picks opts.rasterizer.
+    """
     colored = check_views(views, mesh)
-    rasterizer = get_rasterizer(opts.rasterizer)
+    rasterizer = rasterizer or get_rasterizer(opts.rasterizer)
     geo = prepare_geometry(mesh, opts.faces)
     progress("decimate", 1.0)
     uvm = unwrap(geo.vertices, geo.faces, opts.texture_size, opts.unwrap)

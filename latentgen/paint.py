@@ -161,11 +161,17 @@ def paint(
     opts: PaintOptions = PaintOptions(),
     backend: str | PaintBackend = "projection",
     progress: ProgressFn = _quiet,
+    rasterizer: Rasterizer | None = None,
 ) -> ViewSet:
-    """Mesh + picture of it -> ViewSet. Reads no files; `mesh` and `image` are left untouched."""
+    """Mesh + picture of it -> ViewSet. Reads no files; `mesh` and `image` are left untouched.
+
+    image: a PreparedImage (latentgen.image.prepare_image: what the shape model saw) or an RGBA uint8 array
+    (alpha = foreground), recentred here. backend: a registered name or a PaintBackend. rasterizer: a ready
+    backend (e.g. get_rasterizer(name, device)); None picks opts.rasterizer.
+    """
     validate_mesh(mesh)
     painter = get_backend(backend)
-    rasterizer = get_rasterizer(opts.rasterizer)
+    rasterizer = rasterizer or get_rasterizer(opts.rasterizer)
     size = opts.view_size
     frame = MeshFrame.of(mesh.vertices)
     normals = vertex_normals_mean(mesh.vertices, mesh.faces)

@@ -116,8 +116,8 @@ def view_camera(azimuth: float, elevation: float, frame: MeshFrame, size: int = 
     az, el = math.radians(azimuth), math.radians(elevation)
     back = np.array([_snap(math.cos(el) * math.sin(az)), _snap(math.sin(el)), _snap(math.cos(el) * math.cos(az))])
     back /= np.linalg.norm(back)
-    # the reference's right vector depends on the azimuth only, also at the poles (its look-at up is +Y there
-    # in our axes, degenerate, and its formula falls back to this)
+    # the reference's right vector depends on the azimuth only, also at the poles, where its look-at "up" (-Y in
+    # our axes) is parallel to the view and its cross product falls back to this direction
     right = np.array([_snap(math.cos(az)), 0.0, _snap(-math.sin(az))])
     up = np.cross(back, right)
     distance = REF_DISTANCE / frame.scale
@@ -188,8 +188,9 @@ def input_camera(vertices: np.ndarray, mask: np.ndarray) -> Camera:
 
 
 def mirror_camera(camera: Camera) -> Camera:
-    """The front camera turned to look at the back (from -Z): the input picture flipped left-right overlays
-    the back silhouette, so a roughly symmetric object can borrow its front for its back."""
+    """The input camera (as made by `input_camera`) turned to look at the back from -Z, same framing: the input
+    picture flipped left-right overlays the back silhouette, so a roughly symmetric object can borrow its front
+    for its back."""
     c2w = camera.c2w.copy()
     c2w[:3, 0] *= -1  # right -> -X
     c2w[:3, 2] *= -1  # back -> -Z

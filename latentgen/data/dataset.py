@@ -4,7 +4,8 @@ Layout of a dataset folder:
     config.json            the DatasetConfig it was built with (a rebuild with another config is refused)
     index.json             format tag, config, families, and one entry per shape (split, family, seed, files)
     shapes/NAME.npz        per shape: surface [P, 6], sharp [S, 6], points [Q, 3], sdf [Q], occupancy [Q] (uint8),
-                           n_uniform, n_sharp_found, family, seed, pose [3, 3], cameras [K, 4, 4], ortho_scale
+                           n_uniform, n_sharp_found, family, seed, pose [3, 3], and per image the orthographic
+                           camera: cameras [K, 4, 4] (camera-to-world) and ortho_scales [K]
     images/NAME_K.png      RGBA conditioning images (K = 0 .. images_per_shape - 1)
 NAME is FAMILY_SEED (seed zero-padded to 6 digits). Training seeds are 0 .. train_per_family - 1 of each family;
 held-out seeds start at heldout_seed_start, so the two never overlap.
@@ -92,7 +93,9 @@ def dataset_items(config: DatasetConfig) -> list[Item]:
     """Every shape of the dataset, training shapes first, in a fixed order."""
     train = [Item("train", f, s) for f in config.families for s in range(config.train_per_family)]
     held = [
-        Item("heldout", f, config.heldout_seed_start + k) for f in config.families for k in range(config.heldout_per_family)
+        Item("heldout", f, config.heldout_seed_start + k)
+        for f in config.families
+        for k in range(config.heldout_per_family)
     ]
     return train + held
 
@@ -121,7 +124,7 @@ def build_item(root: Path, item: Item, config: DatasetConfig) -> bool:
         )
         with atomic_path(root / "images" / f"{item.name}_{k}.png") as tmp:
             Image.fromarray(image, "RGBA").save(tmp, compress_level=3)
-        cameras.append(camera.c2w)
+        cameras.append(camera)
     with atomic_path(npz) as tmp:
         np.savez(
             tmp,
@@ -135,8 +138,8 @@ def build_item(root: Path, item: Item, config: DatasetConfig) -> bool:
             family=np.str_(item.family),
             seed=np.int64(item.seed),
             pose=shape.rotation,
-            cameras=np.asarray(cameras, np.float64).reshape(-1, 4, 4),
-            ortho_scale=np.float64(config.render.ortho_scale),
+            cameras=np.asarray([c.c2w for c in cameras], np.float64).reshape(-1, 4, 4),
+            ortho_scales=np.asarray([c.ortho_scale for c in cameras], np.float64),
         )
     return True
 
@@ -185,22 +188,26 @@ def build_dataset(
 
 def make_index(config: DatasetConfig, items: list[Item]) -> dict:
     """The index.json contents (JSON types only: lists, not tuples)."""
-    return json.loads(json.dumps({
-        "format": DATA_FORMAT,
-        "config": config.to_dict(),
-        "families": list(config.families),
-        "items": [
+    return json.loads(
+        json.dumps(
             {
-                "name": it.name,
-                "split": it.split,
-                "family": it.family,
-                "seed": it.seed,
-                "npz": f"shapes/{it.name}.npz",
-                "images": [f"images/{it.name}_{k}.png" for k in range(config.images_per_shape)],
+                "format": DATA_FORMAT,
+                "config": config.to_dict(),
+                "families": list(config.families),
+                "items": [
+                    {
+                        "name": it.name,
+                        "split": it.split,
+                        "family": it.family,
+                        "seed": it.seed,
+                        "npz": f"shapes/{it.name}.npz",
+                        "images": [f"images/{it.name}_{k}.png" for k in range(config.images_per_shape)],
+                    }
+                    for it in items
+                ],
             }
-            for it in items
-        ],
-    }))
+        )
+    )
 
 
 def _check_or_write_config(root: Path, config: DatasetConfig) -> None:

@@ -19,16 +19,20 @@ from numba import njit
 from ..camera import Camera, orbit_camera
 from ..render import get_rasterizer
 from ..render.base import Rasterizer
+from ..views import BORDER_RATIO
 from .shapes import Shape
 
-CAMERA_DISTANCE = 3.0  # any distance works for an orthographic camera; this keeps [-1, 1]^3 between near and far
+CAMERA_DISTANCE = 3.0  # "fixed" framing: any distance works for an orthographic camera; [-1, 1]^3 fits in between
+FRAMINGS = ("fit", "fixed")
 
 
 @dataclass(frozen=True)
 class RenderConfig:
     size: int = 512  # output pixels per side
     supersample: int = 2  # rendered at size * supersample, box-filtered down (anti-aliased edges and alpha)
-    ortho_scale: float = 2.0  # full view height in world units of the input camera
+    framing: str = "fit"  # "fit": the recentred input picture (latentgen.views); "fixed": ortho_scale around 0
+    border: float = BORDER_RATIO  # "fit": margin share of the frame (the object's longer side fills 1 - border)
+    ortho_scale: float = 2.0  # "fixed": full view height in world units
     max_yaw_deg: float = 6.0  # pose jitter: uniform in +-max
     max_pitch_deg: float = 4.0
     hue_jitter: float = 0.03  # colour jitter of each part: hue shift (turns), saturation and value scale (+-)
@@ -36,16 +40,44 @@ class RenderConfig:
     value_jitter: float = 0.12
 
     def __post_init__(self) -> None:
-        if self.size < 8 or self.supersample < 1 or self.ortho_scale <= 0:
+        if self.size < 8 or self.supersample < 1 or self.ortho_scale <= 0 or not 0 <= self.border < 1:
             raise ValueError(f"bad render config {self}")
+        if self.framing not in FRAMINGS:
+            raise ValueError(f"framing must be one of {FRAMINGS}, not {self.framing!r}")
 
 
-def input_camera(size: int = 512, yaw_deg: float = 0.0, pitch_deg: float = 0.0, ortho_scale: float = 2.0) -> Camera:
-    """The input-view camera: orthographic, looking at the origin from +Z (the shape's front), `ortho_scale` world
-    units tall; yaw turns it towards +X, pitch lifts it towards +Y. The one place to change the convention."""
-    return orbit_camera(
-        yaw_deg, pitch_deg, CAMERA_DISTANCE, size=size, projection="orthographic", ortho_scale=ortho_scale
-    )
+def input_camera(
+    vertices: np.ndarray | None = None,
+    size: int = 512,
+    yaw_deg: float = 0.0,
+    pitch_deg: float = 0.0,
+    framing: str = "fit",
+    border: float = BORDER_RATIO,
+    ortho_scale: float = 2.0,
+) -> Camera:
+    """The input-view camera: orthographic, looking at the shape's front (down -Z), turned by yaw (towards +X) and
+    pitch (from above) for pose jitter. The one place that decides the conditioning images' framing.
+
+    framing="fit" (default): the convention of latentgen.views / latentgen.image: the silhouette of `vertices`
+    [V, 3] is centred and its longer side spans (1 - border) of the frame, as the reference image recentring
+    leaves a picture; views.input_camera recovers this camera from the rendered mask. framing="fixed": a frame
+    `ortho_scale` world units tall centred on the origin (the same for every shape; vertices not needed).
+    """
+    rot = orbit_camera(yaw_deg, pitch_deg, 1.0).c2w[:3, :3]  # columns: right, up, back
+    if framing == "fixed":
+        c2w = np.eye(4)
+        c2w[:3, :3], c2w[:3, 3] = rot, rot[:, 2] * CAMERA_DISTANCE
+        return Camera(c2w, size, size, "orthographic", ortho_scale=ortho_scale, near=1.0, far=2 * CAMERA_DISTANCE)
+    if framing != "fit" or vertices is None:
+        raise ValueError("framing='fit' needs the mesh vertices; framing must be 'fit' or 'fixed'")
+    cam = np.asarray(vertices, np.float64) @ rot  # camera-frame coordinates [V, 3]
+    lo, hi = cam.min(0), cam.max(0)
+    span = float(hi[2] - lo[2]) + 1e-6
+    c2w = np.eye(4)
+    c2w[:3, :3] = rot
+    c2w[:3, 3] = rot @ np.array([(lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, hi[2] + span])
+    scale = float((hi[:2] - lo[:2]).max()) / (1 - border)
+    return Camera(c2w, size, size, "orthographic", ortho_scale=scale, near=0.5 * span, far=2.5 * span)
 
 
 @dataclass(frozen=True)
@@ -111,8 +143,16 @@ def render_shape(
     from colours [N, 3] to colours [N, 3] (e.g. a jittered palette). Background: alpha 0 (RGB white).
     """
     ss = max(1, int(supersample))
-    cam = Camera(camera.c2w, camera.width * ss, camera.height * ss, camera.projection, camera.fov_deg,
-                 camera.ortho_scale, camera.near, camera.far)
+    cam = Camera(
+        camera.c2w,
+        camera.width * ss,
+        camera.height * ss,
+        camera.projection,
+        camera.fov_deg,
+        camera.ortho_scale,
+        camera.near,
+        camera.far,
+    )
     rasterizer = rasterizer or get_rasterizer("cpu")
     frags = rasterizer.rasterize(vertices, faces, cam)
     out = np.zeros((camera.height, camera.width, 4), np.uint8)
@@ -141,8 +181,15 @@ def render_shape(
         pix_color[mixed] = srgb_to_linear(color_map(c) if color_map is not None else c)
     light = _light_params(cam, lighting)
     rgb, alpha = _shade_pixels(
-        face_id, bary, np.ascontiguousarray(faces, np.int64), np.ascontiguousarray(normals, np.float32),
-        srgb_to_linear(vcol), mixed_face, pix_color, light, ss,
+        face_id,
+        bary,
+        np.ascontiguousarray(faces, np.int64),
+        np.ascontiguousarray(normals, np.float32),
+        srgb_to_linear(vcol),
+        mixed_face,
+        pix_color,
+        light,
+        ss,
     )
     covered = alpha > 0
     crop = out[r0 // ss : r1 // ss, c0 // ss : c1 // ss]
@@ -229,7 +276,7 @@ def render_conditioning(
     """One jittered conditioning image -> (RGBA uint8 [size, size, 4], the camera it was taken with)."""
     yaw = rng.uniform(-config.max_yaw_deg, config.max_yaw_deg)
     pitch = rng.uniform(-config.max_pitch_deg, config.max_pitch_deg)
-    camera = input_camera(config.size, yaw, pitch, config.ortho_scale)
+    camera = input_camera(vertices, config.size, yaw, pitch, config.framing, config.border, config.ortho_scale)
     lighting = random_lighting(rng)
     palette = shape.palette()  # [K, 3]: every colour the shape can return
     jittered = jitter_colors(palette, rng, config)
@@ -242,7 +289,9 @@ def render_conditioning(
     return image, camera
 
 
-def contact_sheet(images: list[np.ndarray], cols: int, background: tuple[int, int, int] = (255, 255, 255)) -> np.ndarray:
+def contact_sheet(
+    images: list[np.ndarray], cols: int, background: tuple[int, int, int] = (255, 255, 255)
+) -> np.ndarray:
     """Tile RGBA images (same size) on a background -> RGB uint8 sheet, left to right, top to bottom."""
     h, w = images[0].shape[:2]
     rows = math.ceil(len(images) / cols)

@@ -215,7 +215,9 @@ def surface_samples(
     out = np.empty((0, 6))
     while len(out) < n:  # a few candidates at creases may fail to converge: draw more
         need = n - len(out)
-        out = np.concatenate([out, _projected(sdf, sample_triangles(vertices, faces, need + need // 16 + 8, rng), need)])
+        out = np.concatenate(
+            [out, _projected(sdf, sample_triangles(vertices, faces, need + need // 16 + 8, rng), need)]
+        )
     return out
 
 
@@ -275,7 +277,7 @@ def query_samples(
     chunks = [rng.uniform(-1.0, 1.0, (n_uniform, 3))]
     counts = np.full(len(sigmas), n_near // len(sigmas))
     counts[: n_near % len(sigmas)] += 1
-    for sigma, m in zip(sigmas, counts):
+    for sigma, m in zip(sigmas, counts, strict=True):
         base = surface[rng.integers(len(surface), size=m), :3]
         chunks.append(base + rng.normal(0.0, sigma, (m, 3)))
     pts = np.clip(np.concatenate(chunks), -1.0, 1.0).astype(np.float32)

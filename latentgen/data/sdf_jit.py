@@ -71,7 +71,8 @@ class CompiledSDF:
         d = np.empty(len(p))
         idx = np.zeros(len(p), np.int64)
         if len(p):
-            _run(self.ops, self.arg, self.jump, self.params, self.depth_p, self.depth_v, p, d, idx)
+            run = _run if len(p) >= PARALLEL_MIN else _run_serial  # waking threads costs more than small batches
+            run(self.ops, self.arg, self.jump, self.params, self.depth_p, self.depth_v, p, d, idx)
         return d, idx
 
     def __call__(self, p: np.ndarray) -> np.ndarray:
@@ -178,6 +179,7 @@ def _emit(node: S.SDF, prog: Program, track_root: bool = False) -> None:
 # Kernel
 
 CHUNK = 512  # points per work item: stacks are allocated once per chunk
+PARALLEL_MIN = 8 * CHUNK  # fewer points than this run on the calling thread
 
 
 @njit(parallel=True, cache=True)
@@ -192,6 +194,15 @@ def _run(ops, arg, jump, prm, depth_p, depth_v, pts, out, out_idx):
             d, k = _eval_point(ops, arg, jump, prm, ps, vs)
             out[i] = d
             out_idx[i] = k
+
+
+@njit(cache=True)
+def _run_serial(ops, arg, jump, prm, depth_p, depth_v, pts, out, out_idx):
+    ps = np.empty((depth_p, 3))
+    vs = np.empty(depth_v + 1)
+    for i in range(pts.shape[0]):
+        ps[0, 0], ps[0, 1], ps[0, 2] = pts[i, 0], pts[i, 1], pts[i, 2]
+        out[i], out_idx[i] = _eval_point(ops, arg, jump, prm, ps, vs)
 
 
 @njit(cache=True)

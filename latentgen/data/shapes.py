@@ -28,7 +28,6 @@ from .sdf import (
     Extrude,
     HalfSpace,
     Intersection,
-    Mirror,
     Revolve,
     RoundBox,
     SmoothUnion,
@@ -123,7 +122,7 @@ class Shape:
             sel = np.nonzero(part == k)[0]
             if len(sel):
                 out[sel] = self._colors(p, self._fast_parts[k], local[sel])
-        for p, fast in zip(self.paints, self._fast_paints):
+        for p, fast in zip(self.paints, self._fast_paints, strict=True):
             inside = fast(local) < 0
             if inside.any():
                 out[inside] = self._colors(p, fast, local[inside])
@@ -221,14 +220,14 @@ def smooth_profile(rng, heights: Sequence[float], radii: Sequence[float], n: int
 def vessel(ys: np.ndarray, rs: np.ndarray, wall: float, floor: float) -> Revolve:
     """Open-topped vessel: outer surface r = rs(y) from y = ys[0] (the base) to the rim, wall thickness `wall`
     measured horizontally, solid floor up to `floor`."""
-    outer = [(0.0, ys[0])] + list(zip(rs, ys))
+    outer = [(0.0, ys[0])] + list(zip(rs, ys, strict=True))
     r_floor = float(np.interp(floor, ys, rs)) - wall
-    inner = [(max(r - wall, 1e-3), y) for r, y in zip(rs[::-1], ys[::-1]) if y > floor]
+    inner = [(max(r - wall, 1e-3), y) for r, y in zip(rs[::-1], ys[::-1], strict=True) if y > floor]
     return Revolve(outer + inner + [(max(r_floor, 1e-3), floor), (0.0, floor)])
 
 
 def solid_of_revolution(ys: np.ndarray, rs: np.ndarray) -> Revolve:
-    return Revolve([(0.0, ys[0])] + list(zip(rs, ys)) + [(0.0, ys[-1])])
+    return Revolve([(0.0, ys[0])] + list(zip(rs, ys, strict=True)) + [(0.0, ys[-1])])
 
 
 def arc(cx: float, cy: float, r: float, a0: float, a1: float, n: int) -> list[tuple[float, float]]:
@@ -458,7 +457,9 @@ def _handle(rng, x_wall: float, y_mid: float, height: float, wall: float) -> SDF
     tube = uniform(rng, 0.006, 0.009)
     if rng.random() < 0.6:
         major = height / 2 - tube
-        ring = Torus(major, tube).rotate(rotation("x", 90)).translate((x_wall + major * uniform(rng, 0.3, 0.6), y_mid, 0))
+        ring = (
+            Torus(major, tube).rotate(rotation("x", 90)).translate((x_wall + major * uniform(rng, 0.3, 0.6), y_mid, 0))
+        )
     else:
         reach = uniform(rng, 0.025, 0.035)
         top, bot = y_mid + height / 2 - tube, y_mid - height / 2 + tube
@@ -530,16 +531,22 @@ def vase(rng) -> list[Part]:
     H = uniform(rng, 0.2, 0.45)
     Rm = H * uniform(rng, 0.18, 0.35)
     hs = [0, H * uniform(rng, 0.2, 0.45), H * uniform(rng, 0.6, 0.75), H * uniform(rng, 0.82, 0.9), H]
-    rs = [Rm * uniform(rng, 0.5, 0.8), Rm, Rm * uniform(rng, 0.5, 0.9), Rm * uniform(rng, 0.3, 0.55),
-          Rm * uniform(rng, 0.4, 0.75)]
+    rs = [
+        Rm * uniform(rng, 0.5, 0.8),
+        Rm,
+        Rm * uniform(rng, 0.5, 0.9),
+        Rm * uniform(rng, 0.3, 0.55),
+        Rm * uniform(rng, 0.4, 0.75),
+    ]
     ys, r = smooth_profile(rng, hs, rs, 14)
     body = vessel(ys, r, max(0.006, 0.025 * H), 0.02 * H + 0.005)
     col = any_of(rng, vivid, pastel, white, dark, wood)
     parts = [Part("body", body, col)]
     for _ in range(int(rng.integers(0, 3))):
         y0 = uniform(rng, 0.1, 0.8) * H
-        parts.append(Part("band", band(y0, y0 + uniform(rng, 0.03, 0.1) * H), any_of(rng, vivid, white, dark),
-                          paint=True))
+        parts.append(
+            Part("band", band(y0, y0 + uniform(rng, 0.03, 0.1) * H), any_of(rng, vivid, white, dark), paint=True)
+        )
     return parts
 
 
@@ -551,8 +558,11 @@ def bottle(rng) -> list[Part]:
         body = Revolve([(0, 0), (R - 0.006, 0), (R, 0.006), (R, H * 0.85), (nr, H * 0.92), (nr, H), (0, H)])
         lid = rounded_cylinder((0, H - 0.004, 0), (0, H + lid_h, 0), nr + 0.004, 0.004)
         glass, lid_col = any_of(rng, pastel, vivid, white), any_of(rng, metal, vivid, dark)
-        return [Part("jar", body, glass), Part("lid", lid, lid_col),
-                Part("label", band(H * 0.25, H * 0.65), any_of(rng, white, vivid), paint=True)]
+        return [
+            Part("jar", body, glass),
+            Part("lid", lid, lid_col),
+            Part("label", band(H * 0.25, H * 0.65), any_of(rng, white, vivid), paint=True),
+        ]
     H = uniform(rng, 0.22, 0.34) if kind != "flask" else uniform(rng, 0.15, 0.22)
     R = H * uniform(rng, 0.12, 0.18)
     nr = R * uniform(rng, 0.28, 0.42)
@@ -563,16 +573,27 @@ def bottle(rng) -> list[Part]:
     if kind == "flask":
         rs = [R * 0.9, R * 1.15, R * 0.9, nr, nr]
     ys, r = smooth_profile(rng, hs, rs, 14)
-    glass = {"wine": _hsv(rng.uniform(0.25, 0.4), 0.6, 0.3), "soda": any_of(rng, vivid, pastel),
-             "flask": any_of(rng, metal, vivid, dark)}[kind]
+    glass = {
+        "wine": _hsv(rng.uniform(0.25, 0.4), 0.6, 0.3),
+        "soda": any_of(rng, vivid, pastel),
+        "flask": any_of(rng, metal, vivid, dark),
+    }[kind]
     parts = [Part("bottle", solid_of_revolution(ys, r), glass)]
     cap_h = H * uniform(rng, 0.05, 0.09)
-    parts.append(Part("cap", rounded_cylinder((0, H * 0.97 - cap_h * 0.5, 0), (0, H * 0.97 + cap_h, 0),
-                                              nr * 1.12, 0.002), any_of(rng, vivid, metal, dark, white)))
+    parts.append(
+        Part(
+            "cap",
+            rounded_cylinder((0, H * 0.97 - cap_h * 0.5, 0), (0, H * 0.97 + cap_h, 0), nr * 1.12, 0.002),
+            any_of(rng, vivid, metal, dark, white),
+        )
+    )
     if rng.random() < 0.8:
         y0 = body_top * uniform(rng, 0.2, 0.4)
-        parts.append(Part("label", band(y0, y0 + body_top * uniform(rng, 0.3, 0.5)), any_of(rng, white, vivid, pastel),
-                          paint=True))
+        parts.append(
+            Part(
+                "label", band(y0, y0 + body_top * uniform(rng, 0.3, 0.5)), any_of(rng, white, vivid, pastel), paint=True
+            )
+        )
     return parts
 
 
@@ -601,8 +622,9 @@ def bowl(rng) -> list[Part]:
             floor = float(np.interp(rho + fr * 0.5, rs - wall, ys))
             floor = max(floor, foot_h + wall)
             fruits.append(Sphere(fr, (rho * math.cos(ang), floor + fr * 0.9, rho * math.sin(ang))))
-            colors.append(choice(rng, [_hsv(0.07, 0.9, 0.95), _hsv(0.0, 0.85, 0.75), _hsv(0.25, 0.7, 0.7),
-                                       _hsv(0.14, 0.8, 0.95)]))
+            colors.append(
+                choice(rng, [_hsv(0.07, 0.9, 0.95), _hsv(0.0, 0.85, 0.75), _hsv(0.25, 0.7, 0.7), _hsv(0.14, 0.8, 0.95)])
+            )
         parts.append(Part("fruit", Union(*fruits), colors))
     return parts
 
@@ -628,8 +650,11 @@ def lamp(rng) -> list[Part]:
         parts.append(Part("arm", arm, base_col))
         hr, hl = uniform(rng, 0.05, 0.08), uniform(rng, 0.08, 0.12)
         tilt = rotation("x", uniform(rng, 25, 50))  # the head points down and forward
-        head = Cone((0, 0, 0), (0, -hl, 0), 0.02, hr).shell(0.004)
-        head = Intersection(head, HalfSpace((0, 1, 0), 0.0)).rotate(tilt).translate(c)
+        wall = 0.005
+        head = Cone((0, 0, 0), (0, -hl, 0), 0.02, hr).shell(wall)
+        # keep the conical wall and the top, open the wide end: the bulb shows inside
+        head = Intersection(head, HalfSpace((0, 1, 0), 0.0))
+        head = Intersection(head, HalfSpace((0, -1, 0), hl - 1.5 * wall)).rotate(tilt).translate(c)
         parts.append(Part("head", head, shade_col))
         parts.append(Part("bulb", Sphere(hr * 0.45, c + tilt @ np.array([0, -hl * 0.6, 0])), _hsv(0.14, 0.2, 1.0)))
         return parts
@@ -671,31 +696,47 @@ def _side_profile(points, half_width: float, r: float) -> SDF:
 
 
 def car(rng) -> list[Part]:
-    L, Wd = uniform(rng, 3.6, 4.8), uniform(rng, 1.6, 1.9)
     kind = choice(rng, ["sedan", "hatch", "suv", "sports"])
-    wr = uniform(rng, 0.3, 0.36) * (1.1 if kind == "suv" else 1.0)
-    clear = wr * uniform(rng, 0.45, 0.65)
-    belt = clear + uniform(rng, 0.55, 0.7) * (1.15 if kind == "suv" else 0.9 if kind == "sports" else 1.0)
-    roof = belt + uniform(rng, 0.4, 0.55) * (1.15 if kind == "suv" else 0.8 if kind == "sports" else 1.0)
+    L, Wd = uniform(rng, 3.8, 4.9), uniform(rng, 1.65, 1.9)
+    wr = uniform(rng, 0.3, 0.34) * (1.12 if kind == "suv" else 1.0)
+    clear = wr * uniform(rng, 0.45, 0.6) * (1.3 if kind == "suv" else 1.0)
+    belt = clear + wr * uniform(rng, 1.5, 1.8) * (0.85 if kind == "sports" else 1.0)
+    roof = belt + uniform(rng, 0.42, 0.55) * (0.75 if kind == "sports" else 1.15 if kind == "suv" else 1.0)
     f, b = L / 2, -L / 2
-    body_pts = [(b, clear), (f, clear), (f, belt - 0.12), (f - 0.25, belt), (b + 0.1, belt), (b, belt - 0.1)]
+    cf = f - L * uniform(rng, 0.27, 0.33)  # where the windscreen meets the hood
+    cb = {"sedan": b + L * uniform(rng, 0.17, 0.22), "sports": b + L * 0.22}.get(kind, b + 0.08)
+    body_pts = [
+        (b, clear + 0.08),
+        (b + 0.15, clear),
+        (f - 0.15, clear),
+        (f, clear + 0.1),
+        (f, belt - 0.18),
+        (f - 0.25, belt - 0.1),
+        (cf, belt),
+        (b + 0.1, belt),
+        (b, belt - 0.1),
+    ]
     body_col = vivid(rng) if rng.random() < 0.7 else any_of(rng, white, dark, metal)
     body = _side_profile(body_pts, Wd / 2, 0.06)
     ww = 0.22  # wheel width
-    wz, wx = L / 2 - uniform(rng, 0.65, 0.85), Wd / 2 - 0.02
+    wz, wx = L / 2 - L * uniform(rng, 0.16, 0.2), Wd / 2 - 0.02
     wells = Cylinder((wx - ww - 0.05, wr, wz), (wx + 0.1, wr, wz), wr + 0.05).mirror("xz")
     parts = [Part("body", body - wells, body_col)]
-    # cabin (greenhouse): front pillar leans back from the hood, rear drops to the trunk or tailgate
-    cf = f - L * uniform(rng, 0.3, 0.4) if kind != "sports" else f - L * 0.42
-    cb = {"sedan": b + L * 0.22, "hatch": b + 0.15, "suv": b + 0.1, "sports": b + L * 0.28}[kind]
-    slope_f, slope_b = (roof - belt) * uniform(rng, 1.0, 1.6), (roof - belt) * (0.5 if kind in ("suv", "hatch") else 1.1)
+    # cabin (greenhouse): the windscreen leans back from the hood, the rear drops to the trunk or the tailgate
+    slope_f = (roof - belt) * uniform(rng, 1.2, 1.7) * (1.3 if kind == "sports" else 1.0)
+    slope_b = (roof - belt) * {"sedan": 1.2, "sports": 1.5, "hatch": 0.45, "suv": 0.25}[kind]
     cabin_pts = [(cb, belt - 0.05), (cf, belt - 0.05), (cf - slope_f, roof), (cb + slope_b, roof)]
     cabin = _side_profile(cabin_pts, Wd / 2 - 0.1, 0.05)
     parts.append(Part("cabin", cabin, body_col))
     glass = _hsv(0.58, uniform(rng, 0.2, 0.45), uniform(rng, 0.15, 0.3))
     m = 0.07
     win_band = box_at((-Wd / 2 + 0.18, belt + 0.03, -L), (Wd / 2 - 0.18, roof - m, L))  # windscreen + rear window
-    side = [(cb + m * 2, belt + 0.02), (cf - 0.1, belt + 0.02), (cf - slope_f + m, roof - m), (cb + slope_b + m, roof - m)]
+    side = [
+        (cb + m * 2, belt + 0.02),
+        (cf - 0.1, belt + 0.02),
+        (cf - slope_f + m, roof - m),
+        (cb + slope_b + m, roof - m),
+    ]
     side_win = Extrude(np.asarray(side), Wd).rotate(rotation("y", -90))
     parts.append(Part("windows", Union(win_band, side_win), glass, paint=True))
     tire, hub = dark(rng), metal(rng)
@@ -722,45 +763,64 @@ def truck(rng) -> list[Part]:
     chassis_y = wr * 1.15
     body_col, tire, hub = vivid(rng) if rng.random() < 0.75 else white(rng), dark(rng), metal(rng)
     glass = _hsv(0.58, 0.35, 0.22)
-    parts = [Part("chassis", box_at((-Wd / 2 + 0.2, wr * 0.6, b + 0.2), (Wd / 2 - 0.2, chassis_y, f - 0.1)), dark(rng))]
-    if kind == "bus":
-        H = uniform(rng, 2.8, 3.2)
-        parts.append(Part("body", box_at((-Wd / 2, chassis_y - 0.2, b), (Wd / 2, H, f), 0.15), body_col))
-        win = box_at((-Wd, H * 0.55, b + 0.4), (Wd, H - 0.3, f - 0.2))
-        front = box_at((-Wd / 2 + 0.15, H * 0.45, f - 0.2), (Wd / 2 - 0.15, H - 0.3, f + 0.2))
-        parts.append(Part("windows", Union(win, front), glass, paint=True))
-        cab_front = f
-    else:
-        cab_l = uniform(rng, 1.6, 2.1)
-        cab_h = uniform(rng, 2.4, 2.9) if kind == "box" else uniform(rng, 1.7, 1.9)
-        cab = _side_profile([(f - cab_l, chassis_y - 0.1), (f, chassis_y - 0.1), (f, cab_h * 0.62),
-                             (f - 0.35, cab_h), (f - cab_l, cab_h)], Wd / 2, 0.1)
-        parts.append(Part("cab", cab, body_col))
-        screen = box_at((-Wd / 2 + 0.15, cab_h * 0.64, f - 0.6), (Wd / 2 - 0.15, cab_h - 0.1, f + 0.3))
-        side = box_at((-Wd, cab_h * 0.64, f - cab_l + 0.2), (Wd, cab_h - 0.12, f - 0.5))
-        parts.append(Part("windows", Union(screen, side), glass, paint=True))
-        if kind == "box":
-            bh = cab_h + uniform(rng, 0.1, 0.6)
-            cargo = box_at((-Wd / 2 - 0.05, chassis_y, b), (Wd / 2 + 0.05, bh, f - cab_l - 0.1), 0.05)
-            parts.append(Part("cargo box", cargo, any_of(rng, white, metal, vivid)))
-        else:
-            bed = box_at((-Wd / 2, chassis_y - 0.1, b), (Wd / 2, chassis_y + 0.55, f - cab_l - 0.05), 0.05)
-            hollow = box_at((-Wd / 2 + 0.1, chassis_y + 0.05, b + 0.1), (Wd / 2 - 0.1, chassis_y + 1.0, f - cab_l - 0.15))
-            parts.append(Part("bed", bed - hollow, body_col))
-        cab_front = f
-    wheel = rounded_cylinder((Wd / 2 - 0.35, wr, 0), (Wd / 2 - 0.02, wr, 0), wr, 0.06)
-    hubc = Cylinder((Wd / 2 - 0.05, wr, 0), (Wd / 2 + 0.01, wr, 0), wr * 0.5)
     axles = [f - wr * 2.2, b + wr * 2.0]
     if kind == "box" and rng.random() < 0.6:
         axles.append(b + wr * 4.3)
+    # wheel wells: every body part is cut around the wheels, so the wheels show from the side
+    wells = Union(*[Cylinder((Wd / 2 - 0.5, wr, z), (Wd, wr, z), wr + 0.06) for z in axles]).mirror("x")
+    parts = [
+        Part("chassis", box_at((-Wd / 2 + 0.25, wr * 0.6, b + 0.2), (Wd / 2 - 0.25, chassis_y, f - 0.1)), dark(rng))
+    ]
+    cab_front = f
+    if kind == "bus":
+        H = uniform(rng, 2.8, 3.2)
+        parts.append(Part("body", box_at((-Wd / 2, chassis_y - 0.2, b), (Wd / 2, H, f), 0.15) - wells, body_col))
+        win = box_at((-Wd, H * 0.55, b + 0.4), (Wd, H - 0.3, f - 0.2))
+        front = box_at((-Wd / 2 + 0.15, H * 0.45, f - 0.2), (Wd / 2 - 0.15, H - 0.3, f + 0.2))
+        parts.append(Part("windows", Union(win, front), glass, paint=True))
+    else:
+        cab_l = uniform(rng, 1.6, 2.1)
+        cab_h = uniform(rng, 2.4, 2.9) if kind == "box" else uniform(rng, 1.7, 1.9)
+        cab = _side_profile(
+            [
+                (f - cab_l, chassis_y - 0.1),
+                (f, chassis_y - 0.1),
+                (f, cab_h * 0.62),
+                (f - 0.35, cab_h),
+                (f - cab_l, cab_h),
+            ],
+            Wd / 2,
+            0.1,
+        )
+        parts.append(Part("cab", cab - wells, body_col))
+        screen = box_at((-Wd / 2 + 0.15, cab_h * 0.64, f - 0.6), (Wd / 2 - 0.15, cab_h - 0.1, f + 0.3))
+        side = box_at((-Wd, cab_h * 0.64, f - cab_l + 0.2), (Wd, cab_h - 0.12, f - 0.5))
+        parts.append(Part("windows", Union(screen, side), glass, paint=True))
+        back = f - cab_l - 0.08
+        if kind == "box":  # cargo box on the chassis, above the wheels
+            floor = 2 * wr + 0.08
+            cargo = box_at((-Wd / 2 - 0.05, floor, b), (Wd / 2 + 0.05, cab_h + uniform(rng, 0.1, 0.6), back), 0.05)
+            parts.append(Part("cargo box", cargo, any_of(rng, white, metal, vivid)))
+        else:  # open bed: floor above the wheels, sides cut by the wells
+            floor = 2 * wr + 0.03
+            bed = box_at((-Wd / 2, chassis_y - 0.1, b), (Wd / 2, floor + 0.45, back), 0.05)
+            hollow = box_at((-Wd / 2 + 0.15, floor, b + 0.15), (Wd / 2 - 0.15, floor + 1.0, back - 0.15))
+            parts.append(Part("bed", bed - hollow - wells, body_col))
+    wheel = rounded_cylinder((Wd / 2 - 0.35, wr, 0), (Wd / 2 - 0.02, wr, 0), wr, 0.06)
+    hubc = Cylinder((Wd / 2 - 0.05, wr, 0), (Wd / 2 + 0.01, wr, 0), wr * 0.5)
     wheels = Union(*[wheel.translate((0, 0, z)) for z in axles]).mirror("x")
     hubs = Union(*[hubc.translate((0, 0, z)) for z in axles]).mirror("x")
     parts += [Part("wheels", wheels, tire), Part("hubs", hubs, hub, paint=True)]
     ly = chassis_y + 0.25
     head = box_at((Wd / 2 - 0.45, ly - 0.1, cab_front - 0.2), (Wd / 2 - 0.12, ly + 0.1, cab_front + 0.3)).mirror("x")
     parts.append(Part("headlights", head, _hsv(0.13, 0.15, 1.0), paint=True))
-    parts.append(Part("bumper", box_at((-Wd / 2, wr * 0.5, f - 0.1), (Wd / 2, chassis_y, f + 0.12), 0.05),
-                      any_of(rng, dark, metal)))
+    parts.append(
+        Part(
+            "bumper",
+            box_at((-Wd / 2, wr * 0.5, f - 0.1), (Wd / 2, chassis_y, f + 0.12), 0.05),
+            any_of(rng, dark, metal),
+        )
+    )
     return parts
 
 
@@ -774,7 +834,13 @@ def rocket(rng) -> list[Part]:
     t = np.linspace(0, 1, 10)
     nose_y = body_top + nose * t
     nose_r = R * np.sqrt(np.maximum(1 - t**2, 0.0)) ** uniform(rng, 0.8, 1.5)
-    prof = [(0.0, base_y), (tail_r, base_y), (R, base_y + H * 0.12), *zip(nose_r[:-1], nose_y[:-1]), (0.0, H)]
+    prof = [
+        (0.0, base_y),
+        (tail_r, base_y),
+        (R, base_y + H * 0.12),
+        *zip(nose_r[:-1], nose_y[:-1], strict=True),
+        (0.0, H),
+    ]
     body_col, accent = any_of(rng, white, metal, vivid), vivid(rng)
     parts = [Part("body", Revolve(prof), body_col)]
     parts.append(Part("nose", Box((1, nose * 0.6, 1), (0, H, 0)), accent, paint=True))
@@ -785,8 +851,9 @@ def rocket(rng) -> list[Part]:
     phase = 0 if n == 4 else 90
     fins = Union(*[fin.rotate(rotation("y", phase + 45 + 360 * k / n)) for k in range(n)])
     parts.append(Part("fins", fins, accent))
-    parts.append(Part("nozzle", Cone((0, base_y * 0.1, 0), (0, base_y + 0.02, 0), tail_r * 0.8, tail_r * 0.55),
-                      dark(rng)))
+    parts.append(
+        Part("nozzle", Cone((0, base_y * 0.1, 0), (0, base_y + 0.02, 0), tail_r * 0.8, tail_r * 0.55), dark(rng))
+    )
     wy = body_top - H * uniform(rng, 0.08, 0.18)
     wr = R * uniform(rng, 0.3, 0.45)
     frame = Torus(wr, R * 0.06).rotate(rotation("x", 90)).translate((0, wy, R))
@@ -816,8 +883,13 @@ def _mushroom(rng, h: float, cap_r: float, cap_col: Color, stem_col: Color, spot
         dots = []
         for _ in range(int(rng.integers(5, 11))):
             t, phi = uniform(rng, 0.15, 1.2), uniform(rng, 0, 2 * math.pi)
-            p = np.array([cap_r * math.cos(t) * math.cos(phi), h - 0.1 * ch + ch * math.sin(t),
-                          cap_r * math.cos(t) * math.sin(phi)])
+            p = np.array(
+                [
+                    cap_r * math.cos(t) * math.cos(phi),
+                    h - 0.1 * ch + ch * math.sin(t),
+                    cap_r * math.cos(t) * math.sin(phi),
+                ]
+            )
             dots.append(Sphere(cap_r * uniform(rng, 0.08, 0.14), p))
         parts.append(Part("spots", Union(*dots), white(rng), paint=True))
     return parts
@@ -825,7 +897,11 @@ def _mushroom(rng, h: float, cap_r: float, cap_col: Color, stem_col: Color, spot
 
 def mushroom(rng) -> list[Part]:
     red = rng.random() < 0.5
-    cap_col = _hsv(uniform(rng, 0.98, 1.02), 0.85, 0.8) if red else _hsv(uniform(rng, 0.05, 0.1), 0.6, uniform(rng, 0.35, 0.7))
+    cap_col = (
+        _hsv(uniform(rng, 0.98, 1.02), 0.85, 0.8)
+        if red
+        else _hsv(uniform(rng, 0.05, 0.1), 0.6, uniform(rng, 0.35, 0.7))
+    )
     stem_col = _hsv(0.1, uniform(rng, 0.05, 0.2), uniform(rng, 0.85, 0.95))
     parts = []
     n = 1 if rng.random() < 0.6 else int(rng.integers(2, 4))
@@ -837,12 +913,18 @@ def mushroom(rng) -> list[Part]:
             ang = 360 * k / n + uniform(rng, -30, 30)
             off = rotation("y", ang) @ np.array([cr * 1.6 + 0.02, 0, 0])
             lean = rotation("z", -uniform(rng, 5, 20))
-            ps = [Part(p.name, p.sdf.rotate(lean).rotate(rotation("y", ang)).translate(off), p.color, p.paint)
-                  for p in ps]
+            ps = [
+                Part(p.name, p.sdf.rotate(lean).rotate(rotation("y", ang)).translate(off), p.color, p.paint) for p in ps
+            ]
         parts += ps
     if rng.random() < 0.4:
-        parts.append(Part("ground", rounded_cylinder((0, -0.015, 0), (0, 0.003, 0), 0.14, 0.006),
-                          _hsv(0.28, 0.5, uniform(rng, 0.3, 0.5))))
+        parts.append(
+            Part(
+                "ground",
+                rounded_cylinder((0, -0.015, 0), (0, 0.003, 0), 0.14, 0.006),
+                _hsv(0.28, 0.5, uniform(rng, 0.3, 0.5)),
+            )
+        )
     return parts
 
 
@@ -897,8 +979,13 @@ def house(rng) -> list[Part]:
     parts.append(Part("roof", roof, roof_col))
     if rng.random() < 0.7:
         cx = uniform(rng, -W / 4, W / 4)
-        parts.append(Part("chimney", box_at((cx - 0.35, H, -0.5), (cx + 0.35, H + roof_h * 0.95, 0.2)),
-                          any_of(rng, lambda r: _hsv(0.03, 0.6, 0.45), dark, white)))
+        parts.append(
+            Part(
+                "chimney",
+                box_at((cx - 0.35, H, -0.5), (cx + 0.35, H + roof_h * 0.95, 0.2)),
+                any_of(rng, lambda r: _hsv(0.03, 0.6, 0.45), dark, white),
+            )
+        )
     dx = uniform(rng, -W / 4, W / 4)
     door = box_at((dx - 0.5, 0, D / 2 - 0.05), (dx + 0.5, 2.1, D / 2 + 0.12))
     parts.append(Part("door", door, any_of(rng, wood, vivid, dark)))
@@ -925,7 +1012,7 @@ def snowman(rng) -> list[Part]:
     y = r * 0.9
     balls = []
     centers = []
-    for k in range(n):
+    for _ in range(n):
         balls.append(Sphere(r, (0, y, 0)))
         centers.append((y, r))
         nr = r * uniform(rng, 0.65, 0.8)
@@ -937,24 +1024,34 @@ def snowman(rng) -> list[Part]:
     parts = [Part("snow", body, snow)]
     hy, hr = centers[-1]
     black = dark(rng)
-    parts.append(Part("nose", Cone((0, hy, hr * 0.8), (0, hy - 0.01, hr + uniform(rng, 0.1, 0.18)), 0.025, 0.004),
-                      _hsv(0.07, 0.9, 0.95)))
+    parts.append(
+        Part(
+            "nose",
+            Cone((0, hy, hr * 0.8), (0, hy - 0.01, hr + uniform(rng, 0.1, 0.18)), 0.025, 0.004),
+            _hsv(0.07, 0.9, 0.95),
+        )
+    )
     eyes = Sphere(0.022, (hr * 0.35, hy + hr * 0.3, hr * 0.9)).mirror("x")
-    buttons = [Sphere(0.022, (0, cy + cr * s, cr * math.sqrt(1 - s * s) * 0.97)) for cy, cr in centers[1:2] * 1
-               for s in (-0.3, 0.0, 0.3)]
+    buttons = [
+        Sphere(0.022, (0, cy + cr * s, cr * math.sqrt(1 - s * s) * 0.97))
+        for cy, cr in centers[n - 2 : n - 1]
+        for s in (-0.3, 0.0, 0.3)
+    ]
     parts.append(Part("eyes", eyes, black))
     if buttons:
         parts.append(Part("buttons", Union(*buttons), black))
     if rng.random() < 0.7:  # top hat
         top = hy + hr * 0.8
-        hat = Union(y_cylinder(0, top - 0.02, top + 0.01, 0, hr * 1.05), y_cylinder(0, top, top + hr * 0.9, 0, hr * 0.65))
+        hat = Union(
+            y_cylinder(0, top - 0.02, top + 0.01, 0, hr * 1.05), y_cylinder(0, top, top + hr * 0.9, 0, hr * 0.65)
+        )
         parts.append(Part("hat", hat, any_of(rng, dark, vivid)))
     if n == 3 and rng.random() < 0.7:  # stick arms
         my, mr = centers[1]
         arm = Capsule((mr * 0.8, my + 0.05, 0), (mr + 0.3, my + 0.2 + uniform(rng, -0.05, 0.15), 0), 0.015)
         parts.append(Part("arms", arm.mirror("x"), _hsv(0.07, 0.6, 0.35)))
     if rng.random() < 0.6:
-        ny = (centers[-1][0] - centers[-1][1] * 0.85)
+        ny = centers[-1][0] - centers[-1][1] * 0.85
         parts.append(Part("scarf", Torus(centers[-1][1] * 0.78, 0.03).translate((0, ny, 0)), vivid(rng)))
     return parts
 
@@ -974,8 +1071,13 @@ def robot(rng) -> list[Part]:
     eyes = Sphere(hs * 0.12, (hs * 0.22, eye_y, hs * 0.4)).mirror("x")
     parts.append(Part("eyes", eyes, choice(rng, [_hsv(0.5, 0.8, 1.0), _hsv(0.0, 0.8, 1.0), _hsv(0.15, 0.8, 1.0)])))
     ant_top = neck + 0.04 + hs * 0.85 + uniform(rng, 0.06, 0.12)
-    parts.append(Part("antenna", Union(Capsule((0, ant_top - 0.1, 0), (0, ant_top, 0), 0.012), Sphere(0.03, (0, ant_top, 0))),
-                      accent))
+    parts.append(
+        Part(
+            "antenna",
+            Union(Capsule((0, ant_top - 0.1, 0), (0, ant_top, 0), 0.012), Sphere(0.03, (0, ant_top, 0))),
+            accent,
+        )
+    )
     lw = tw * uniform(rng, 0.22, 0.3)
     legs = box_at((tw * 0.12, 0, -lw * 0.6), (tw * 0.12 + lw, hip + 0.02, lw * 0.6), 0.02).mirror("x")
     feet = box_at((tw * 0.1, 0, -lw * 0.7), (tw * 0.14 + lw, 0.05, lw * 1.3), 0.015).mirror("x")

@@ -1,0 +1,303 @@
+"""Train a ShapeVAE on a shape dataset folder (latentgen.data layout): occupancy loss + a small KL term.
+
+    from latentgen.train import VAETrainOptions, train_vae
+    state = train_vae("out/train/data", "out/train/vae", VAETrainOptions(steps=6000), resume=True, log=print)
+    vae = load_shapevae("out/train/vae/model", rt)          # usable at every checkpoint
+
+Per step: a batch of shapes, each with surface + sharp-edge points (xyz + normal) for the encoder and labelled
+query points (uniform in [-1, 1]^3 and near the surface) for the decoder; z is sampled from the posterior.
+What keeps a small VAE from collapsing on this CPU budget (../shared/notes/training.md): Fourier features
+without pi, learned latent queries (each latent slot has an identity), the posterior's log-variance starting
+near -4 (pre_kl bias) so the sampling noise does not drown the means at initialisation, and a KL weight ~1e-4.
+Held-out IoU (uniform query points of shapes never trained on) is logged during training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..data.dataset import ShapeDataset
+from ..errors import ConfigError, InputError
+from ..models.checkpoint import read_state as read_weights
+from ..models.checkpoint import save_checkpoint
+from ..models.shapevae import ShapeVAE, ShapeVAEConfig
+from .common import (
+    Clock,
+    LogFn,
+    RunState,
+    _silent,
+    cosine_lr,
+    iou,
+    load_optimizer,
+    plot_curves,
+    read_state,
+    save_optimizer,
+    seed_everything,
+    series,
+    set_lr,
+    write_state,
+)
+
+TINY_VAE = ShapeVAEConfig(
+    num_latents=64,
+    embed_dim=16,
+    width=128,
+    heads=4,
+    num_decoder_layers=4,
+    num_encoder_layers=1,
+    pc_size=2048,
+    pc_sharpedge_size=512,
+    point_feats=3,
+    num_freqs=8,
+    include_pi=False,
+    with_encoder=True,
+    encoder_queries="learned",
+)
+
+
+@dataclass(frozen=True)
+class VAETrainOptions:
+    model: ShapeVAEConfig = field(default_factory=lambda: TINY_VAE)
+    steps: int = 6000
+    batch: int = 8
+    lr: float = 1.5e-3
+    warmup: int = 200
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    kl_weight: float = 1e-4
+    logvar_init: float = -4.0  # pre_kl bias of the log-variance half
+    n_queries: int = 2048  # decoder queries per shape (stored uniform : near-surface ratio)
+    seed: int = 0
+    eval_every: int = 500  # steps between held-out IoU evaluations (0: only at the end)
+    eval_shapes: int = 0  # held-out shapes evaluated during training (0: all)
+    checkpoint_seconds: float = 120.0
+    threads: int = 2
+
+    def __post_init__(self) -> None:
+        if min(self.steps, self.batch, self.n_queries, self.threads) < 1 or self.lr <= 0:
+            raise ConfigError("steps, batch, n_queries, threads must be >= 1 and lr > 0")
+        if not self.model.with_encoder:
+            raise ConfigError("training needs a ShapeVAE with an encoder (with_encoder=True)")
+
+
+def new_vae(config: ShapeVAEConfig, logvar_init: float, seed: int) -> ShapeVAE:
+    torch.manual_seed(seed)
+    vae = ShapeVAE(config)
+    with torch.no_grad():  # start with small posterior noise: std e^(logvar/2) ~ 0.14 at -4
+        vae.pre_kl.bias[config.embed_dim :].fill_(logvar_init)
+        vae.pre_kl.weight[config.embed_dim :].mul_(0.1)
+    return vae
+
+
+def encoder_points(batch: dict) -> torch.Tensor:
+    """surface [B, P, 6] + sharp [B, S, 6] -> encoder input [B, P+S, 6] (xyz + normal)."""
+    return torch.cat([batch["surface"], batch["sharp"]], dim=1).float()
+
+
+def collate(items: list[dict]) -> dict:
+    out = {k: torch.stack([it[k] for it in items]) for k in ("surface", "sharp", "points", "occupancy")}
+    out["family"] = torch.tensor([it["family"] for it in items])
+    out["name"] = [it["name"] for it in items]
+    return out
+
+
+def batch_indices(n: int, batch: int, step: int, seed: int) -> tuple[int, np.ndarray]:
+    """(epoch, indices) of `step`: a fresh permutation per epoch, so a resumed run sees the same batches."""
+    per_epoch = max(1, n // batch)
+    epoch, k = divmod(step, per_epoch)
+    perm = np.random.default_rng([seed, epoch]).permutation(n)
+    return epoch, perm[k * batch : (k + 1) * batch]
+
+
+def vae_loss(vae: ShapeVAE, batch: dict, kl_weight: float, generator: torch.Generator) -> tuple[torch.Tensor, dict]:
+    post = vae.posterior(encoder_points(batch))
+    z = post.sample(generator)  # [B, N, C]
+    logits = vae.occupancy(vae.decode(z), batch["points"].float())  # [B, Q]
+    occ = F.binary_cross_entropy_with_logits(logits, batch["occupancy"].float())
+    kl = 0.5 * (post.mean.pow(2) + post.logvar.exp() - 1 - post.logvar).sum(-1).mean()  # nats per token
+    return occ + kl_weight * kl, {"occ": float(occ), "kl": float(kl)}
+
+
+@torch.no_grad()
+def heldout_iou(vae: ShapeVAE, data: ShapeDataset, limit: int = 0, chunk: int = 8) -> dict:
+    """IoU of predicted vs true occupancy on each held-out shape's uniform query points (posterior mean).
+
+    Returns {"iou": mean over shapes, "family/<name>": mean per family}."""
+    was_training = vae.training
+    vae.eval()
+    idx = _spread(len(data), limit, [data.items[i]["family"] for i in range(len(data))])
+    scores: dict[str, list[float]] = {}
+    for start in range(0, len(idx), chunk):
+        items = [data[i] for i in idx[start : start + chunk]]
+        n_uni = [len(it["points"]) if "n_uniform" not in it else it["n_uniform"] for it in items]
+        batch = collate(items)
+        z = vae.encode(encoder_points(batch))
+        ctx = vae.geo_decoder.context(vae.decode(z))
+        for b, it in enumerate(items):
+            pts = it["points"][: n_uni[b]][None].float()
+            pred = vae.geo_decoder.query(pts, (ctx[0][b : b + 1], ctx[1][b : b + 1]))[0, :, 0] > 0
+            fam = data.families[it["family"]]
+            scores.setdefault(fam, []).append(iou(pred.numpy(), it["occupancy"][: n_uni[b]].numpy() > 0))
+    vae.train(was_training)
+    out = {"iou": float(np.mean([s for v in scores.values() for s in v]))}
+    out.update({f"family/{f}": float(np.mean(v)) for f, v in sorted(scores.items())})
+    return out
+
+
+def _spread(n: int, limit: int, families: list[str]) -> list[int]:
+    """Up to `limit` indices, taken round-robin over families so each family is represented."""
+    if limit <= 0 or limit >= n:
+        return list(range(n))
+    by_family: dict[str, list[int]] = {}
+    for i, f in enumerate(families):
+        by_family.setdefault(f, []).append(i)
+    out: list[int] = []
+    while len(out) < limit:
+        for members in by_family.values():
+            if members and len(out) < limit:
+                out.append(members.pop(0))
+    return sorted(out)
+
+
+class _UniformOnly(ShapeDataset):
+    """Held-out items with all stored queries, the uniform ones first (their count in n_uniform)."""
+
+    def __getitem__(self, i: int) -> dict:
+        item = super().__getitem__(i)
+        with np.load(self.root / self.items[i]["npz"]) as z:
+            item["n_uniform"] = int(z["n_uniform"])
+        return item
+
+
+def train_vae(
+    data: Path, run: Path, opts: VAETrainOptions = VAETrainOptions(), resume: bool = False, log: LogFn = _silent
+) -> RunState:
+    """Train (or, with resume, continue) a ShapeVAE; writes the run folder described in train/common.py."""
+    data, run = Path(data), Path(run)
+    torch.set_num_threads(opts.threads)
+    state = read_state(run, opts) if resume else None
+    if state is None and (run / "state.json").exists():
+        raise InputError(f"{run}: holds a training run already; pass --resume to continue it or use a new folder")
+    c = opts.model
+    train = ShapeDataset(data, "train", c.pc_size, c.pc_sharpedge_size, opts.n_queries, images=False, seed=opts.seed)
+    held = _UniformOnly(data, "heldout", c.pc_size, c.pc_sharpedge_size, None, images=False, seed=opts.seed + 1)
+    if len(train) < 1:
+        raise InputError(f"{data}: no training shapes")
+    generator = seed_everything(opts.seed)
+    vae = new_vae(c, opts.logvar_init, opts.seed)
+    optimizer = torch.optim.AdamW(vae.parameters(), lr=opts.lr, weight_decay=opts.weight_decay, betas=(0.9, 0.99))
+    if state is not None:
+        vae.load_state_dict(read_weights(run / "model" / "model.safetensors"))
+        load_optimizer(run, optimizer, generator)
+        log(f"resumed {run} at step {state.step}")
+    else:
+        state = RunState()
+        run.mkdir(parents=True, exist_ok=True)
+    n_params = sum(p.numel() for p in vae.parameters())
+    log(f"ShapeVAE {n_params / 1e6:.2f} M parameters; {len(train)} training / {len(held)} held-out shapes")
+    vae.train()
+    clock = Clock(opts.checkpoint_seconds, state.seconds)
+    window: list[dict] = []
+    t_log = time.perf_counter()
+    while state.step < opts.steps:
+        epoch, idx = batch_indices(len(train), opts.batch, state.step, opts.seed)
+        train.set_epoch(epoch)
+        batch = collate([train[int(i)] for i in idx])
+        lr = cosine_lr(state.step, opts.steps, opts.lr, opts.warmup)
+        set_lr(optimizer, lr)
+        loss, parts = vae_loss(vae, batch, opts.kl_weight, generator)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(vae.parameters(), opts.grad_clip)
+        optimizer.step()
+        state.step += 1
+        state.seconds = clock.tick()
+        window.append({"loss": float(loss), **parts})
+        if state.step % 25 == 0 or state.step == opts.steps:
+            row = {k: float(np.mean([w[k] for w in window])) for k in window[0]}
+            rate = len(window) / max(time.perf_counter() - t_log, 1e-9)
+            state.log(**row, lr=lr)
+            log(
+                f"step {state.step}/{opts.steps} loss {row['loss']:.4f} occ {row['occ']:.4f} kl {row['kl']:.2f} "
+                f"lr {lr:.2e} {rate:.2f} it/s"
+            )
+            window, t_log = [], time.perf_counter()
+        last = state.step == opts.steps
+        if (opts.eval_every and state.step % opts.eval_every == 0) or last:
+            metrics = heldout_iou(vae, held, 0 if last else opts.eval_shapes)
+            state.log(**{"heldout_" + k: v for k, v in metrics.items()})
+            log(f"step {state.step} held-out IoU {metrics['iou']:.4f} ({state.seconds / 60:.1f} min)")
+            clock.pause_until_now()
+        if clock.checkpoint_due() or last:
+            checkpoint_vae(run, vae, optimizer, generator, state, opts)
+            clock.checkpointed()
+            clock.pause_until_now()
+            t_log = time.perf_counter()
+    return state
+
+
+def checkpoint_vae(
+    run: Path, vae: ShapeVAE, optimizer, generator: torch.Generator, state: RunState, opts: VAETrainOptions
+) -> None:
+    save_checkpoint(vae, vae.config, run / "model")
+    save_optimizer(run, optimizer, generator)
+    write_state(run, state, opts)  # last: marks the checkpoint complete
+    plot_curves(
+        run / "curve.png",
+        [
+            ("ShapeVAE occupancy BCE (train, log)", {"occ": series(state.history, "occ", 4)}, True),
+            ("held-out IoU (uniform queries)", {"IoU": series(state.history, "heldout_iou")}, False),
+        ],
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m latentgen.train.vae", description="Train a ShapeVAE.")
+    p.add_argument("data", type=Path, help="dataset folder (latentgen.data layout)")
+    p.add_argument("-o", "--out", type=Path, required=True, help="run folder (checkpoints, state, curve.png)")
+    p.add_argument("--steps", type=int, default=VAETrainOptions.steps)
+    p.add_argument("--batch", type=int, default=VAETrainOptions.batch)
+    p.add_argument("--lr", type=float, default=VAETrainOptions.lr)
+    p.add_argument("--seed", type=int, default=VAETrainOptions.seed)
+    p.add_argument("--eval-every", type=int, default=VAETrainOptions.eval_every)
+    p.add_argument("--eval-shapes", type=int, default=VAETrainOptions.eval_shapes)
+    p.add_argument("--threads", type=int, default=VAETrainOptions.threads)
+    p.add_argument("--num-latents", type=int, default=TINY_VAE.num_latents)
+    p.add_argument("--embed-dim", type=int, default=TINY_VAE.embed_dim)
+    p.add_argument("--width", type=int, default=TINY_VAE.width)
+    p.add_argument("--decoder-layers", type=int, default=TINY_VAE.num_decoder_layers)
+    p.add_argument("--checkpoint-seconds", type=float, default=VAETrainOptions.checkpoint_seconds)
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    a = p.parse_args(argv)
+    model = replace(
+        TINY_VAE,
+        num_latents=a.num_latents,
+        embed_dim=a.embed_dim,
+        width=a.width,
+        num_decoder_layers=a.decoder_layers,
+    )
+    opts = VAETrainOptions(
+        model=model,
+        steps=a.steps,
+        batch=a.batch,
+        lr=a.lr,
+        seed=a.seed,
+        eval_every=a.eval_every,
+        eval_shapes=a.eval_shapes,
+        threads=a.threads,
+        checkpoint_seconds=a.checkpoint_seconds,
+    )
+    train_vae(a.data, a.out, opts, a.resume, log=lambda line: print(line, flush=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
