@@ -49,7 +49,9 @@ STATE = State()
 OutFile = Annotated[Path, typer.Option("--output", "-o", help="Output file; its suffix picks the format.")]
 FacesOpt = Annotated[int | None, typer.Option("--faces", help="Face budget: decimate to exactly N faces (quadric).")]
 SizeOpt = Annotated[int, typer.Option("--size", help="Size of each rendered view in pixels.", min=16, max=4096)]
-BackendOpt = Annotated[str, typer.Option("--backend", help="Rasterizer: auto, cpu or nvdiffrast (CUDA).")]
+RasterizerOpt = Annotated[
+    str, typer.Option("--rasterizer", help="auto (nvdiffrast on CUDA when installed, else cpu), cpu or nvdiffrast.")
+]
 
 
 def _version(value: bool) -> None:
@@ -178,7 +180,7 @@ def render_cmd(
     views: Annotated[int, typer.Option("--views", help="Number of views around the vertical axis.", min=1, max=64)] = 4,
     size: SizeOpt = 512,
     elevation: Annotated[float, typer.Option("--elevation", help="Camera elevation in degrees.")] = 20.0,
-    backend: BackendOpt = "auto",
+    rasterizer: RasterizerOpt = "auto",
 ) -> None:
     """Render a turntable grid of a mesh: textured when it has a texture, shaded normals otherwise.
 
@@ -196,10 +198,10 @@ def render_cmd(
             raise InputError(f"{output}: the preview is written as PNG; use a .png name")
         check_output_path(output)
         m = load_mesh(mesh)
-        rasterizer = get_rasterizer(backend, device=STATE.device)
+        rast = get_rasterizer(rasterizer, device=STATE.device)
         with out.progress(mesh.name) as progress:
             progress("render", 0.0)
-            grid = turntable_grid(m, views=views, size=size, rasterizer=rasterizer, elevation=elevation)
+            grid = turntable_grid(m, views=views, size=size, rasterizer=rast, elevation=elevation)
             progress("render", 1.0)
         with atomic_path(output) as tmp:
             Image.fromarray(grid).save(tmp, format="PNG")
@@ -406,6 +408,97 @@ def generate_shape_cmd(
             save_latent(latent, latent_out)
     n = len(result.mesh.faces)
     out.result(f"wrote {output} ({n} faces; foreground: {prep.method})", output=str(output), faces=n, seed=seed)
+
+
+# ---- paint / bake ---------------------------------------------------------------------------------------
+@app.command("paint")
+def paint_cmd(
+    mesh: Annotated[Path, typer.Argument(help="Mesh to paint (e.g. from generate-shape).", show_default=False)],
+    image: Annotated[Path, typer.Argument(help="The picture the mesh was made from.", show_default=False)],
+    output: Annotated[Path, typer.Option("--output", "-o", help="View-set folder to write.")] = Path("views"),
+    backend: Annotated[
+        str, typer.Option("--backend", help="projection: the picture is the front view; other views are baked by fill.")
+    ] = "projection",
+    mirror: Annotated[
+        bool, typer.Option("--mirror", help="Use the mirrored picture as the back view (roughly symmetric objects).")
+    ] = False,
+    view_size: Annotated[int, typer.Option("--view-size", help="Side of each view image in pixels.")] = 512,
+    align: Annotated[
+        str, typer.Option("--align", help="Input camera fit: silhouette (refined by overlap) or bbox.")
+    ] = "silhouette",
+    mask: MaskOpt = "auto",
+    rembg: Annotated[bool, typer.Option("--rembg", help="Shorthand for --mask rembg.")] = False,
+    rasterizer: RasterizerOpt = "auto",
+) -> None:
+    """Make the view set that `bake` turns into a texture: the picture as the front view plus normal and
+    position maps of the six canonical views.
+
+    Example: latentgen paint shape.glb photo.png -o views
+    """
+    from .artifacts import save_viewset
+    from .files import check_input_file, check_output_path
+    from .image import prepare_image
+    from .meshio import load_mesh
+    from .paint import PaintOptions, paint
+    from .render import get_rasterizer
+
+    out = STATE.out
+    with user_errors(input=str(mesh)):
+        check_output_path(output.parent / f"{output.name}.probe")  # the folder itself is replaced atomically
+        opts = PaintOptions(view_size=view_size, mirror=mirror, align=align)
+        m = load_mesh(mesh)
+        check_input_file(image, "image")
+        prep = prepare_image(image, "rembg" if rembg else mask)
+        rast = get_rasterizer(rasterizer, device=STATE.device)
+        with out.progress(mesh.name) as progress:
+            views = paint(m, prep, opts, backend, progress, rasterizer=rast)
+        save_viewset(views, output)
+    overlap = views.meta.get("input_silhouette_iou")
+    note = f"; silhouette overlap {overlap:.2f}" if isinstance(overlap, float) else ""
+    out.result(f"wrote {output}/ ({len(views.views)} views{note})", output=str(output), views=len(views.views))
+
+
+@app.command("bake")
+def bake_cmd(
+    mesh: Annotated[Path, typer.Argument(help="Mesh the views were painted for.", show_default=False)],
+    views: Annotated[Path, typer.Argument(help="View-set folder (from paint).", show_default=False)],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Textured mesh: .glb or .obj.")] = Path(
+        "textured.glb"
+    ),
+    texture_size: Annotated[int, typer.Option("--texture-size", help="Texture side in texels.")] = 2048,
+    faces: Annotated[
+        int, typer.Option("--faces", help="Face budget applied before unwrapping (0 keeps every face).")
+    ] = 40000,
+    fmt: Annotated[str | None, typer.Option("--format", help="glb or obj (default: from -o).")] = None,
+    roughness: Annotated[float, typer.Option("--roughness", help="PBR roughness (metallic is 0).")] = 0.8,
+    rasterizer: RasterizerOpt = "auto",
+) -> None:
+    """Bake a view set into a UV texture: unwrap (xatlas), back-project, fill unseen texels, write GLB/OBJ.
+
+    Example: latentgen bake shape.glb views -o textured.glb --texture-size 1024
+    """
+    from .artifacts import load_viewset
+    from .bake import BakeOptions, bake
+    from .export import ExportOptions, format_of, write_mesh
+    from .files import check_output_path
+    from .meshio import load_mesh
+    from .render import get_rasterizer
+
+    out = STATE.out
+    with user_errors(input=str(mesh)):
+        kind = format_of(output, fmt)
+        if kind not in ("glb", "obj"):
+            raise InputError(f"{output}: {kind} cannot hold a texture; write .glb or .obj")
+        check_output_path(output)
+        opts = BakeOptions(texture_size=texture_size, faces=faces or None, roughness=roughness)
+        m = load_mesh(mesh)
+        view_set = load_viewset(views)
+        rast = get_rasterizer(rasterizer, device=STATE.device)
+        with out.progress(mesh.name) as progress:
+            textured = bake(m, view_set, opts, progress, rasterizer=rast)
+        write_mesh(textured, output, ExportOptions(roughness=roughness), fmt)
+    n = len(textured.faces)
+    out.result(f"wrote {output} ({n} faces, {texture_size}^2 texture)", output=str(output), faces=n)
 
 
 # ---- info -----------------------------------------------------------------------------------------------

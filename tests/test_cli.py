@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from .conftest import EXAMPLES, validate_glb
+from .conftest import EXAMPLES, FIXTURES, validate_glb
 
 SPOT = EXAMPLES / "spot" / "spot.obj"
 
@@ -107,7 +107,55 @@ def test_info_reports_versions_and_backends(cli):
 def test_render_writes_a_turntable_png(cli, tmp_path):
     from PIL import Image
 
-    result = cli("render", SPOT, "-o", tmp_path / "p.png", "--views", "4", "--size", "64")
+    result = cli("render", SPOT, "-o", tmp_path / "p.png", "--views", "4", "--size", "64", "--rasterizer", "cpu")
     assert result.exit_code == 0, result.stderr
     with Image.open(tmp_path / "p.png") as im:
         assert im.size[0] >= 64 * 2 and im.mode in ("RGB", "RGBA")
+
+
+TINY_REF = FIXTURES / "ckpt" / "tiny-hunyuan3d-2"  # reference layout, tiny random weights (from ../shared/parity)
+
+
+def test_shape_stages_chain_through_files(cli, tmp_path):
+    """encode -> decode, generate-shape -> (decode of its latent gives the same mesh) -> paint -> bake."""
+    w = ["--weights", TINY_REF]
+    result = cli("encode", SPOT, "-o", tmp_path / "spot.latent", *w)
+    assert result.exit_code == 0, result.stderr
+    assert "hunyuan3d-vae-v2-0-withencoder" in result.stdout
+
+    image = FIXTURES / "parity" / "image" / "image_rgba.png"
+    shape = tmp_path / "shape.ply"
+    args = ["--steps", "3", "--resolution", "48", "--faces", "3000", *w]
+    result = cli("generate-shape", image, "-o", shape, "--latent-out", tmp_path / "shape.latent", *args)
+    assert result.exit_code == 0, result.stderr
+    again = tmp_path / "again.ply"
+    result = cli("decode", tmp_path / "shape.latent", "-o", again, "--resolution", "48", "--faces", "3000", *w)
+    assert result.exit_code == 0, result.stderr
+    assert again.read_bytes() == shape.read_bytes()
+
+    result = cli("paint", shape, image, "-o", tmp_path / "views", "--view-size", "128")
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / "views" / "views.json").exists()
+    result = cli("bake", shape, tmp_path / "views", "-o", tmp_path / "textured.glb", "--texture-size", "256")
+    assert result.exit_code == 0, result.stderr
+    assert validate_glb(tmp_path / "textured.glb")["errors"] == 0
+
+
+def test_model_commands_without_weights_say_how_to_get_them(cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("LATENTGEN_WEIGHTS", str(tmp_path / "nowhere"))
+    result = cli("encode", SPOT, "-o", tmp_path / "x.latent")
+    assert result.exit_code == 3 and "--weights" in only_line(result.stderr)
+    assert not (tmp_path / "x.latent").exists()
+
+
+def test_bad_image_for_generate_shape_is_exit_2_with_nothing_written(cli, tmp_path):
+    bad = tmp_path / "broken[1].png"
+    bad.write_bytes(b"not a png")
+    result = cli("generate-shape", bad, "-o", tmp_path / "shape.glb", "--weights", TINY_REF)
+    assert result.exit_code == 2 and "broken[1].png" in only_line(result.stderr)
+    assert list(tmp_path.iterdir()) == [bad]
+
+
+def test_bake_refuses_formats_without_textures(cli, tmp_path):
+    result = cli("bake", SPOT, tmp_path, "-o", tmp_path / "x.stl")
+    assert result.exit_code == 2 and "texture" in only_line(result.stderr)
