@@ -15,6 +15,10 @@ class InputError(LatentgenError):
     exit_code = 2
 
 
+class OptionError(InputError):
+    """An option value that cannot work (--steps 0, --resolution 1, an unknown --variant) (exit 2)."""
+
+
 class ConfigError(LatentgenError):
     """A bad config.json / config.yaml next to weights, or an impossible model config (exit 3)."""
 

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import ConfigError, InputError, StageError
+from .errors import ConfigError, InputError, OptionError, StageError
 from .files import check_input_file
 
 MIN_SIDE = 32  # smaller pictures carry too little of the object to condition on
@@ -144,7 +144,7 @@ def foreground_mask(rgba: Image.Image | np.ndarray, method: str = "auto") -> np.
 
 def _foreground(arr: np.ndarray, method: str) -> tuple[np.ndarray, str]:
     if method not in METHODS:
-        raise ConfigError(f"foreground method {method!r}: choose one of {', '.join(METHODS)}")
+        raise OptionError(f"foreground method {method!r}: choose one of {', '.join(METHODS)}")
     if not arr[..., 3].any():
         raise InputError("image is fully transparent, there is no object to model")
     if method == "auto":
@@ -426,7 +426,7 @@ def recenter(rgba: np.ndarray, size: int = 512, border_ratio: float = 0.15) -> t
     if rgba.ndim != 3 or rgba.shape[-1] != 4 or rgba.dtype != np.uint8:
         raise ValueError(f"expected RGBA uint8 [H, W, 4], got {rgba.dtype} {rgba.shape}")
     if not 0 <= border_ratio < 1:
-        raise ConfigError(f"border_ratio={border_ratio}: must be in [0, 1)")
+        raise OptionError(f"border_ratio={border_ratio}: must be in [0, 1)")
     h_in, w_in = rgba.shape[:2]
     side = max(h_in, w_in)
     rows, cols = np.nonzero(rgba[..., 3])

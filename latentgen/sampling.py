@@ -24,7 +24,7 @@ import torch
 from diffusers import FlowMatchEulerDiscreteScheduler
 from torch import Tensor
 
-from .errors import ConfigError
+from .errors import ConfigError, OptionError
 
 Progress = Callable[[str, float], None]
 # (x [B, N, C] float32, t [B] float32 in [0, 1]) -> v [B, N, C]
@@ -71,7 +71,7 @@ class SchedulerConfig:
 def reference_sigmas(cfg: SchedulerConfig, steps: int) -> np.ndarray:
     """The sigma of each of the `steps` model calls, float32 [steps], running 0 -> 1 (terminal 1.0 not included)."""
     if steps < 1:
-        raise ConfigError(f"--steps {steps}: need at least 1 step")
+        raise OptionError(f"--steps {steps}: need at least 1 step")
     if cfg.kind == "flow":
         s = np.linspace(0, 1, steps).astype(np.float32)
         return (cfg.shift * s / (1 + (cfg.shift - 1) * s)).astype(np.float32)

@@ -21,7 +21,7 @@ from torch import Tensor
 
 from .artifacts import Latent
 from .config import config_hash
-from .errors import ConfigError, InputError, WeightsError
+from .errors import ConfigError, InputError, OptionError, WeightsError
 from .models.checkpoint import Checkpoint, build_exact, open_checkpoint, read_state, read_yaml, resolve_checkpoint
 from .models.conditioner import ConditionerConfig, ImageConditioner, reference_to_dinov2
 from .models.dit import DiTConfig, ShapeDiT
@@ -48,11 +48,11 @@ class ShapeOptions:
 
     def __post_init__(self) -> None:
         if self.steps is not None and not 1 <= self.steps <= 1000:
-            raise ConfigError(f"--steps {self.steps}: choose 1..1000")
+            raise OptionError(f"--steps {self.steps}: choose 1..1000")
         if not -1e3 < self.guidance < 1e3:
-            raise ConfigError(f"--guidance {self.guidance}: out of range")
+            raise OptionError(f"--guidance {self.guidance}: out of range")
         if not 0 <= self.seed < 2**63:
-            raise ConfigError(f"--seed {self.seed}: must be in 0..2^63-1")
+            raise OptionError(f"--seed {self.seed}: must be in 0..2^63-1")
 
 
 @dataclass(eq=False)

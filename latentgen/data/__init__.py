@@ -1,12 +1,14 @@
 """Procedural training data: shapes with exact signed distances, training samples, and conditioning images.
 
-from latentgen.data import make_shape, sample_shape, render_conditioning, build_dataset, ShapeDataset
-shape = make_shape("chair", seed=7)                 # deterministic in (family, seed); inside [-0.9, 0.9]^3
-d = shape.sdf(xyz)                                   # xyz [N, 3] -> [N], negative inside (exact sign)
-rgb = shape.color(xyz)                               # [N, 3] per-part sRGB colours
-s = sample_shape(shape.sdf, SampleConfig(), seed=0)  # surface / sharp samples, labelled queries, mesh
-image, camera = render_conditioning(shape, s.mesh_vertices, s.mesh_faces, s.mesh_normals, rng)
-build_dataset("data/procedural", DatasetConfig(), workers=2, progress=print)
+Example::
+
+    from latentgen.data import make_shape, sample_shape, render_conditioning, build_dataset, ShapeDataset
+    shape = make_shape("chair", seed=7)                 # deterministic in (family, seed); inside [-0.9, 0.9]^3
+    d = shape.sdf(xyz)                                   # xyz [N, 3] -> [N], negative inside (exact sign)
+    rgb = shape.color(xyz)                               # [N, 3] per-part sRGB colours
+    s = sample_shape(shape.sdf, SampleConfig(), seed=0)  # surface / sharp samples, labelled queries, mesh
+    image, camera = render_conditioning(shape, s.mesh_vertices, s.mesh_faces, s.mesh_normals, rng)
+    build_dataset("data/procedural", DatasetConfig(), workers=2, progress=print)
 """
 
 from .dataset import DATA_FORMAT, DatasetConfig, ShapeDataset, build_dataset, dataset_items, load_index

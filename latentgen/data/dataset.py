@@ -24,7 +24,9 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
+from torch.utils.data import Dataset as TorchDataset
 
 from ..errors import ConfigError, InputError
 from ..files import atomic_path
@@ -161,7 +163,8 @@ def build_dataset(
 ) -> dict:
     """Build (or finish building) the dataset folder `root`; returns the index it writes to index.json.
 
-    workers > 1 builds shapes in that many processes. progress("shapes", fraction) after each finished shape.
+    workers > 1 builds shapes in that many spawned processes (so a script calling it needs the usual
+    `if __name__ == "__main__":` guard). progress("shapes", fraction) after each finished shape.
     """
     root = Path(root)
     _check_or_write_config(root, config)
@@ -241,9 +244,8 @@ def load_index(root: Path) -> dict:
 # Reading
 
 
-class ShapeDataset:
-    """Training examples from a dataset folder: a map-style dataset for torch.utils.data.DataLoader (torch is only
-    imported when an item is read, so building datasets never loads it).
+class ShapeDataset(TorchDataset):
+    """Training examples from a dataset folder (a map-style torch Dataset, for torch.utils.data.DataLoader).
 
     Each item is a dict of torch tensors:
         surface [n_surface, 6], sharp [n_sharp, 6]   random subsets of the stored points (xyz + normal)
@@ -283,8 +285,6 @@ class ShapeDataset:
         return len(self.items)
 
     def __getitem__(self, i: int) -> dict:
-        import torch
-
         it = self.items[i]
         rng = np.random.default_rng([self.seed, self.epoch, i])
         with np.load(self.root / it["npz"]) as z:

@@ -2,7 +2,8 @@
 
 `render_conditioning(shape, mesh, rng)` draws one RGBA picture of a shape as a photo-like input for training the
 image-to-shape model: the marching-cubes mesh of the shape, rasterized by latentgen.render (CPU backend by default)
-from the input-view camera (front, orthographic; yawed / pitched by a few degrees), Lambert + Blinn-Phong shading
+from the input-view camera (front, orthographic, framed like the recentred input picture of latentgen.views /
+latentgen.image; yawed / pitched by a few degrees), Lambert + Blinn-Phong shading
 with a randomly placed key light, per-part colours from `shape.color` (evaluated per pixel where a triangle straddles
 two colours, so part and paint boundaries stay crisp), anti-aliased by supersampling, on a transparent background.
 """

@@ -15,6 +15,9 @@ Exactness (what the labels can promise):
 
 Every node also carries a conservative axis-aligned bounding box (`bounds`: lo [3], hi [3]); Union uses it to skip
 children that cannot be the nearest, which keeps shapes with many small parts cheap.
+
+These classes are the readable reference; `latentgen.data.sdf_jit.compile_sdf(node)` evaluates the same tree with a
+numba kernel (same values, 5-30x faster), which is what `Shape` uses.
 """
 
 from __future__ import annotations
