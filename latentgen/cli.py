@@ -208,6 +208,113 @@ def render_cmd(
     out.result(f"wrote {output} ({views} views, {size} px)", input=str(mesh), output=str(output))
 
 
+def _interrupt(signum, frame) -> None:
+    """SIGTERM (a scheduler stopping the job) unwinds like Ctrl-C, so temp folders are cleaned up."""
+    raise KeyboardInterrupt
+
+
+# ---- image2mesh -----------------------------------------------------------------------------------------
+@app.command("image2mesh")
+def image2mesh_cmd(
+    inputs: Annotated[
+        list[str], typer.Argument(help="Pictures: files, folders (their images) or globs ('shots/*.jpg').")
+    ],
+    outdir: Annotated[Path, typer.Option("--output", "-o", help="Output folder: one sub-folder per input.")] = Path(
+        "out"
+    ),
+    steps: Annotated[int | None, typer.Option("--steps", help="Sampling steps (default: the model's).")] = None,
+    guidance: Annotated[float, typer.Option("--guidance", help="Classifier-free guidance scale.")] = 5.0,
+    seed: SeedOpt = 1234,
+    resolution: ResolutionOpt = 256,
+    faces: Annotated[int, typer.Option("--faces", help="Face budget of the asset.")] = 40000,
+    texture_size: Annotated[int, typer.Option("--texture-size", help="Texture side in texels.")] = 2048,
+    no_texture: Annotated[bool, typer.Option("--no-texture", help="Stop after the shape (no paint, no bake).")] = False,
+    fmt: Annotated[str, typer.Option("--format", help="glb or obj.")] = "glb",
+    mask: MaskOpt = "auto",
+    skip_existing: Annotated[
+        bool, typer.Option("--skip-existing", help="Skip inputs whose folder is complete (resume a killed batch).")
+    ] = False,
+    smoke: Annotated[
+        bool,
+        typer.Option("--smoke", help="Smoke test for CI: tiny settings (4 steps, 64^3, 256 px) that run in seconds."),
+    ] = False,
+    weights: WeightsOpt = None,
+    variant: VariantOpt = None,
+    dtype: DtypeOpt = "auto",
+) -> None:
+    """Picture(s) -> textured 3D asset(s): generate-shape, decode, paint, bake and export in one process.
+
+    Per input OUTDIR/<stem>/ holds <stem>.glb, shape.latent, shape.ply, views/, preview.png, mask.png and
+    run.json; OUTDIR/manifest.jsonl records every input's outcome. Exit 1 when some inputs failed.
+
+    Example: latentgen image2mesh examples/images/chair.png -o out --weights tests/fixtures/ckpt/tiny-hunyuan3d-2 --smoke
+    """
+    import signal
+
+    from .batch import expand_inputs, run_image2mesh
+    from .bake import BakeOptions
+    from .encode import DecodeOptions
+    from .paint import PaintOptions
+    from .pipeline import Image2MeshOptions, load_models
+    from .runtime import pick_runtime
+    from .shape import ShapeOptions
+
+    out = STATE.out
+    if smoke:
+        steps, resolution = steps or 4, min(resolution, 64)
+        texture_size, faces = min(texture_size, 256), min(faces, 5000)
+    with user_errors():
+        if fmt not in ("glb", "obj"):
+            raise InputError(f"--format {fmt}: choose glb or obj")
+        files = expand_inputs(inputs)
+        opts = Image2MeshOptions(
+            shape=ShapeOptions(steps=steps, guidance=guidance, seed=seed),
+            decode=DecodeOptions(resolution=resolution),
+            faces=faces,
+            texture=not no_texture,
+            paint=PaintOptions(view_size=256 if smoke else 512),
+            bake=BakeOptions(texture_size=texture_size, faces=faces),
+            mask=mask,
+        )
+        rt = pick_runtime(STATE.device, dtype)
+        models = load_models(_weights(weights), rt, variant)
+    settings = dict(
+        steps=steps or models.shape.default_steps(),
+        guidance=guidance,
+        seed=seed,
+        resolution=resolution,
+        faces=faces,
+        texture_size=texture_size,
+        texture=not no_texture,
+        format=fmt,
+        mask=mask,
+        device=str(rt.device),
+        dtype=str(rt.dtype).replace("torch.", ""),
+        variant=variant,
+        smoke=smoke,
+    )
+    signal.signal(signal.SIGTERM, _interrupt)
+
+    def event(kind: str, **data) -> None:
+        out.event(kind, **data)
+        if out.json:
+            return
+        if kind == "failed":
+            out.error(f"skipped: {data['error']}", data["exit_code"])
+        elif kind == "done":
+            out.result(f"wrote {data['output']} ({data['seconds']:.1f} s)")
+        elif kind == "skipped":
+            out.info(f"skipped {data['input']}: {data['reason']}")
+
+    done, skipped, failed = run_image2mesh(
+        files, outdir, models, opts, settings, fmt, skip_existing, event, progress_for=out.progress
+    )
+    out.event("summary", done=done, skipped=skipped, failed=failed, manifest=str(outdir / "manifest.jsonl"))
+    out.info(f"{done} done, {skipped} skipped, {failed} failed; manifest: {outdir / 'manifest.jsonl'}")
+    if failed:
+        raise typer.Exit(EXIT_BATCH_FAILED)
+
+
 # ---- shape autoencoder ----------------------------------------------------------------------------------
 WeightsOpt = Annotated[
     Path | None,
@@ -224,7 +331,9 @@ DtypeOpt = Annotated[str, typer.Option("--dtype", help="auto (fp16 on CUDA, fp32
 ResolutionOpt = Annotated[
     int, typer.Option("--resolution", help="Marching-cubes grid cells per axis (reference: 256 standard, 384 high).")
 ]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed; the same seed on the same device repeats the output.")]
+SeedOpt = Annotated[
+    int, typer.Option("--seed", help="Random seed; the same seed on the same device repeats the output.")
+]
 
 
 def _shape_export(faces: int | None):
@@ -462,9 +571,7 @@ def paint_cmd(
 def bake_cmd(
     mesh: Annotated[Path, typer.Argument(help="Mesh the views were painted for.", show_default=False)],
     views: Annotated[Path, typer.Argument(help="View-set folder (from paint).", show_default=False)],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Textured mesh: .glb or .obj.")] = Path(
-        "textured.glb"
-    ),
+    output: Annotated[Path, typer.Option("--output", "-o", help="Textured mesh: .glb or .obj.")] = Path("textured.glb"),
     texture_size: Annotated[int, typer.Option("--texture-size", help="Texture side in texels.")] = 2048,
     faces: Annotated[
         int, typer.Option("--faces", help="Face budget applied before unwrapping (0 keeps every face).")

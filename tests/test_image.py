@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from latentgen import image as image_mod
-from latentgen.errors import ConfigError, InputError
+from latentgen.errors import ConfigError, InputError, OptionError
 from latentgen.image import (
     PreparedImage,
     foreground_mask,
@@ -231,8 +231,8 @@ def test_alpha_method_on_an_opaque_picture_takes_the_whole_frame_as_the_referenc
     assert (foreground_mask(np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)]), "alpha") == 255).all()
 
 
-def test_unknown_method_is_a_config_error():
-    with pytest.raises(ConfigError, match="choose one of auto, alpha, grabcut, rembg"):
+def test_unknown_method_is_an_option_error():
+    with pytest.raises(OptionError, match="choose one of auto, alpha, grabcut, rembg"):
         foreground_mask(np.zeros((40, 40, 4), np.uint8) + 255, "magic")
 
 
@@ -363,7 +363,7 @@ def test_recenter_refuses_a_line_of_pixels():
 
 
 def test_recenter_checks_the_border_ratio():
-    with pytest.raises(ConfigError, match="border_ratio"):
+    with pytest.raises(OptionError, match="border_ratio"):
         recenter(np.full((64, 64, 4), 255, np.uint8), border_ratio=1.0)
 
 

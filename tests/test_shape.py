@@ -8,7 +8,7 @@ import pytest
 import torch
 import yaml
 
-from latentgen.errors import ConfigError, InputError, WeightsError
+from latentgen.errors import ConfigError, InputError, OptionError, WeightsError
 from latentgen.runtime import Runtime
 from latentgen.shape import ShapeOptions, generate_shape, load_shape_models
 
@@ -82,9 +82,9 @@ def test_turbo_scheduler_changes_the_default_step_count(tmp_path):
 
 
 def test_options_are_checked():
-    with pytest.raises(ConfigError, match="steps"):
+    with pytest.raises(OptionError, match="steps"):
         ShapeOptions(steps=0)
-    with pytest.raises(ConfigError, match="seed"):
+    with pytest.raises(OptionError, match="seed"):
         ShapeOptions(seed=-1)
 
 

@@ -1,0 +1,420 @@
+"""Train the shape DiT and its image encoder by flow matching on a trained ShapeVAE's latents.
+
+    from latentgen.train import DiTTrainOptions, train_dit
+    train_dit("out/train/data", "out/train/vae/model", "out/train/dit", DiTTrainOptions(), resume=True, log=print)
+    models = load_shape_models("out/train/dit", rt)       # the run folder is a weights root at every checkpoint
+
+Latents: the posterior means of every training shape, cached once (several encodings per shape, each from
+another random subset of its surface points); scale_factor = 1 / their std, stored in the exported ShapeVAE
+config (z_dit = z_vae * scale_factor, as the reference). Flow matching in the reference convention of
+latentgen/sampling.py: x_t = t x_data + (1 - t) noise, t = 0 noise and 1 data, the DiT predicts
+v = x_data - noise. Images: each conditioning render prepared exactly as at inference (image.prepare_image:
+recentre with border 0.15 on white), resized as the conditioner does, cached as uint8. The image encoder is a
+small DINOv2-architecture Dinov2Model trained from scratch jointly with the DiT; 10 % of the conditions are
+replaced by zeros, the unconditional embedding classifier-free guidance uses at inference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from ..data.dataset import ShapeDataset, load_index
+from ..errors import ConfigError, InputError
+from ..files import atomic_dir, atomic_path
+from ..image import prepare_image
+from ..models.checkpoint import read_state as read_weights
+from ..models.checkpoint import save_checkpoint
+from ..models.conditioner import IMAGENET_MEAN, IMAGENET_STD, ConditionerConfig, ImageConditioner
+from ..models.dit import DiTConfig, ShapeDiT
+from ..models.shapevae import ShapeVAE, load_shapevae
+from ..runtime import Runtime
+from ..sampling import SchedulerConfig, initial_noise, make_scheduler, sample
+from .common import (
+    Clock,
+    LogFn,
+    RunState,
+    _silent,
+    cosine_lr,
+    iou,
+    load_optimizer,
+    plot_curves,
+    read_state,
+    save_optimizer,
+    seed_everything,
+    series,
+    set_lr,
+    write_state,
+)
+from .vae import collate, encoder_points
+
+TINY_CONDITIONER = ConditionerConfig(
+    hidden_size=128,
+    num_hidden_layers=3,
+    num_attention_heads=4,
+    mlp_ratio=4,
+    use_swiglu_ffn=False,
+    patch_size=14,
+    image_size=224,
+    input_size=224,
+    layerscale_value=1.0,
+)
+TINY_DIT = DiTConfig(
+    in_channels=16,  # set to the VAE's embed_dim
+    context_in_dim=128,  # set to the conditioner's hidden_size
+    hidden_size=192,
+    mlp_ratio=4.0,
+    num_heads=4,
+    depth=2,
+    depth_single_blocks=2,
+    axes_dim=(48,),
+)
+PIPELINE_FILE = "pipeline.json"  # sampling defaults of a weights root in our layout
+
+
+@dataclass(frozen=True)
+class DiTTrainOptions:
+    dit: DiTConfig = field(default_factory=lambda: TINY_DIT)
+    conditioner: ConditionerConfig = field(default_factory=lambda: TINY_CONDITIONER)
+    steps: int = 3000
+    batch: int = 16
+    lr: float = 5e-4
+    warmup: int = 200
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    cond_dropout: float = 0.1  # share of conditions replaced by the unconditional zeros
+    encodings: int = 2  # cached latents per training shape (different surface-point subsets)
+    color_augment: bool = True  # random channel order / brightness: shape, not colour, must drive the encoder
+    seed: int = 0
+    sample_steps: int = 25  # inference defaults stored with the weights
+    guidance: float = 3.0
+    eval_every: int = 500
+    eval_shapes: int = 21
+    checkpoint_seconds: float = 120.0
+    threads: int = 1
+
+    def __post_init__(self) -> None:
+        if min(self.steps, self.batch, self.encodings, self.threads, self.sample_steps) < 1 or self.lr <= 0:
+            raise ConfigError("steps, batch, encodings, threads, sample_steps must be >= 1 and lr > 0")
+        if not 0 <= self.cond_dropout < 1:
+            raise ConfigError("cond_dropout must be in [0, 1)")
+
+
+# ---------------------------------------------------------------------------------------------- caches
+
+
+@torch.no_grad()
+def encode_dataset(vae: ShapeVAE, data: Path, split: str, encodings: int, seed: int, log: LogFn) -> dict:
+    """Posterior means of every shape of `split`: {"latents": [S, K, N, C], "names": [...], "family": [S]}."""
+    c = vae.config
+    ds = ShapeDataset(data, split, c.pc_size, c.pc_sharpedge_size, 1, images=False, seed=seed)
+    out = torch.zeros(len(ds), encodings, c.num_latents, c.embed_dim)
+    for k in range(encodings):
+        ds.set_epoch(k)
+        for start in range(0, len(ds), 16):
+            batch = collate([ds[i] for i in range(start, min(start + 16, len(ds)))])
+            out[start : start + len(batch["name"]), k] = vae.encode(encoder_points(batch).to(vae.dtype)).float()
+        log(f"encoded {split} shapes, pass {k + 1}/{encodings}")
+    names = [it["name"] for it in ds.items]
+    return {"latents": out, "names": names, "family": torch.tensor([ds.families.index(it["family"]) for it in ds.items])}
+
+
+def load_images(data: Path, split: str, size: int, log: LogFn) -> torch.Tensor:
+    """Every shape's first conditioning image, prepared as at inference, resized to `size`: [S, 3, size, size] uint8."""
+    index = load_index(data)
+    items = [it for it in index["items"] if it["split"] == split]
+    out = torch.zeros(len(items), 3, size, size, dtype=torch.uint8)
+    for i, it in enumerate(items):
+        if not it["images"]:
+            raise InputError(f"{data}: shape {it['name']} has no conditioning image")
+        prep = prepare_image(Image.open(Path(data) / it["images"][0]))
+        out[i] = to_pixels_u8(prep.tensor, size)[0]
+        if (i + 1) % 200 == 0:
+            log(f"prepared {i + 1}/{len(items)} {split} images")
+    return out
+
+
+def to_pixels_u8(image: torch.Tensor, size: int) -> torch.Tensor:
+    """[B, 3, H, W] in [-1, 1] -> [B, 3, size, size] uint8, resized as ImageConditioner.pixel_values does."""
+    x = (image.float() + 1) / 2
+    x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+    return (x.clamp(0, 1) * 255).round().to(torch.uint8)
+
+
+def normalise(pixels_u8: torch.Tensor) -> torch.Tensor:
+    """uint8 [B, 3, S, S] -> ImageNet-normalised float (what ImageConditioner.encode_pixels takes)."""
+    x = pixels_u8.float() / 255
+    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
+def augment(pixels_u8: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Random channel order and brightness per image; white stays white, so the background is unchanged."""
+    b = pixels_u8.shape[0]
+    x = pixels_u8.float() / 255
+    perm = torch.stack([torch.randperm(3, generator=gen) for _ in range(b)])  # [B, 3]
+    x = torch.gather(x, 1, perm[:, :, None, None].expand_as(x))
+    gain = 0.8 + 0.4 * torch.rand(b, 1, 1, 1, generator=gen)
+    x = 1 - (1 - x) * gain  # darken / lighten the object, leave white at 1
+    return (x.clamp(0, 1) * 255).round().to(torch.uint8)
+
+
+def _cache(run: Path, vae_dir: Path, data: Path, opts: DiTTrainOptions, log: LogFn) -> dict:
+    """Latents and images of the training and held-out shapes, computed once into run/cache.pt."""
+    path = run / "cache.pt"
+    if path.is_file():
+        return torch.load(path, map_location="cpu", weights_only=True)
+    vae = load_shapevae(vae_dir, Runtime(torch.device("cpu"), torch.float32), need_encoder=True)
+    size = opts.conditioner.input_size
+    train = encode_dataset(vae, data, "train", opts.encodings, opts.seed, log)
+    held = encode_dataset(vae, data, "heldout", 1, opts.seed + 1, log)
+    cache = {
+        "latents": train["latents"],
+        "images": load_images(data, "train", size, log),
+        "held_latents": held["latents"][:, 0],
+        "held_images": load_images(data, "heldout", size, log),
+        "held_family": held["family"],
+        "scale_factor": torch.tensor(1.0 / float(train["latents"].std())),
+    }
+    with atomic_path(path) as tmp:
+        torch.save(cache, tmp)
+    return cache
+
+
+# ---------------------------------------------------------------------------------------------- training
+
+
+def flow_loss(
+    dit: ShapeDiT, cond: torch.Tensor, x_data: torch.Tensor, gen: torch.Generator
+) -> torch.Tensor:
+    """Rectified-flow loss, reference convention: x_t = t x_data + (1 - t) noise, target v = x_data - noise."""
+    b = x_data.shape[0]
+    noise = torch.randn(x_data.shape, generator=gen)
+    t = torch.sigmoid(torch.randn(b, generator=gen))  # logit-normal: most weight mid-way
+    x_t = t[:, None, None] * x_data + (1 - t[:, None, None]) * noise
+    return F.mse_loss(dit(x_t, t, cond), x_data - noise)
+
+
+def train_dit(
+    data: Path,
+    vae_dir: Path,
+    run: Path,
+    opts: DiTTrainOptions = DiTTrainOptions(),
+    resume: bool = False,
+    log: LogFn = _silent,
+) -> RunState:
+    """Train (or continue) DiT + image encoder. The run folder is a weights root (shapevae/, dit/, conditioner/,
+    pipeline.json) after every checkpoint, plus the training state described in train/common.py."""
+    data, vae_dir, run = Path(data), Path(vae_dir), Path(run)
+    torch.set_num_threads(opts.threads)
+    state = read_state(run, opts) if resume else None
+    if state is None and (run / "state.json").exists():
+        raise InputError(f"{run}: holds a training run already; pass --resume to continue it or use a new folder")
+    run.mkdir(parents=True, exist_ok=True)
+    vae = load_shapevae(vae_dir, Runtime(torch.device("cpu"), torch.float32), need_encoder=True)
+    cache = _cache(run, vae_dir, data, opts, log)
+    scale = float(cache["scale_factor"])
+    latents = cache["latents"] * scale  # [S, K, N, C] in DiT space
+    s_count, k_count = latents.shape[:2]
+    dit_cfg = replace(opts.dit, in_channels=vae.config.embed_dim, context_in_dim=opts.conditioner.hidden_size)
+    generator = seed_everything(opts.seed)
+    conditioner = ImageConditioner(opts.conditioner)
+    dit = ShapeDiT(dit_cfg)
+    with torch.no_grad():  # start as "predict zero velocity": a calm start for the adaLN stack
+        dit.final_layer.linear.weight.zero_()
+        dit.final_layer.linear.bias.zero_()
+    params = [*dit.parameters(), *conditioner.parameters()]
+    optimizer = torch.optim.AdamW(params, lr=opts.lr, weight_decay=opts.weight_decay, betas=(0.9, 0.99))
+    if state is not None:
+        dit.load_state_dict(read_weights(run / "dit" / "model.safetensors"))
+        conditioner.load_state_dict(read_weights(run / "conditioner" / "model.safetensors"))
+        load_optimizer(run, optimizer, generator)
+        log(f"resumed {run} at step {state.step}")
+    else:
+        state = RunState(extra={"scale_factor": scale})
+    n_dit = sum(p.numel() for p in dit.parameters())
+    n_cond = sum(p.numel() for p in conditioner.parameters())
+    log(f"DiT {n_dit / 1e6:.2f} M + image encoder {n_cond / 1e6:.2f} M parameters; {s_count} shapes; scale {scale:.4f}")
+    dit.train()
+    conditioner.train()
+    clock = Clock(opts.checkpoint_seconds, state.seconds)
+    window: list[float] = []
+    t_log = time.perf_counter()
+    while state.step < opts.steps:
+        rng = np.random.default_rng([opts.seed, state.step])  # batch choice is a function of the step: resumable
+        idx = torch.from_numpy(rng.choice(s_count, opts.batch, replace=s_count < opts.batch))
+        pick = torch.from_numpy(rng.integers(k_count, size=opts.batch))
+        x_data = latents[idx, pick]  # [B, N, C]
+        pixels = cache["images"][idx]
+        if opts.color_augment:
+            pixels = augment(pixels, generator)
+        cond = conditioner.encode_pixels(normalise(pixels))  # [B, L, D]
+        drop = torch.rand(opts.batch, generator=generator) < opts.cond_dropout
+        cond = torch.where(drop[:, None, None], torch.zeros_like(cond), cond)
+        lr = cosine_lr(state.step, opts.steps, opts.lr, opts.warmup)
+        set_lr(optimizer, lr)
+        loss = flow_loss(dit, cond, x_data, generator)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, opts.grad_clip)
+        optimizer.step()
+        state.step += 1
+        state.seconds = clock.tick()
+        window.append(loss.item())
+        if state.step % 25 == 0 or state.step == opts.steps:
+            rate = len(window) / max(time.perf_counter() - t_log, 1e-9)
+            state.log(loss=float(np.mean(window)), lr=lr)
+            log(f"step {state.step}/{opts.steps} loss {np.mean(window):.4f} lr {lr:.2e} {rate:.2f} it/s")
+            window, t_log = [], time.perf_counter()
+        last = state.step == opts.steps
+        if (opts.eval_every and state.step % opts.eval_every == 0) or last:
+            metrics = heldout_generation(dit, conditioner, vae, cache, data, scale, opts)
+            state.log(**{"heldout_" + k: v for k, v in metrics.items()})
+            log(
+                f"step {state.step} held-out flow loss {metrics['flow_loss']:.4f}, generated-shape IoU "
+                f"{metrics['gen_iou']:.4f} ({state.seconds / 60:.1f} min)"
+            )
+            clock.pause_until_now()
+        if clock.checkpoint_due() or last:
+            checkpoint_dit(run, vae, dit, conditioner, optimizer, generator, state, opts, scale)
+            clock.checkpointed()
+            clock.pause_until_now()
+            t_log = time.perf_counter()
+    return state
+
+
+@torch.no_grad()
+def heldout_generation(
+    dit: ShapeDiT, conditioner: ImageConditioner, vae: ShapeVAE, cache: dict, data: Path, scale: float, opts
+) -> dict:
+    """Held-out flow loss (fixed noise and t) and the occupancy IoU of shapes generated from held-out images
+    against the true shapes (uniform query points), with the inference defaults (steps, guidance)."""
+    dit.eval()
+    conditioner.eval()
+    n = min(opts.eval_shapes, len(cache["held_latents"])) if opts.eval_shapes else len(cache["held_latents"])
+    idx = torch.from_numpy(np.linspace(0, len(cache["held_latents"]) - 1, n).round().astype(np.int64))
+    x_data = cache["held_latents"][idx] * scale
+    cond = conditioner.encode_pixels(normalise(cache["held_images"][idx]))
+    gen = torch.Generator().manual_seed(1234)
+    flow = float(flow_loss(dit, cond, x_data, gen))
+    generated = sample_dit(dit, cond, x_data.shape[1], opts.sample_steps, opts.guidance, seed=1234) / scale  # VAE space
+    held = ShapeDataset(data, "heldout", None, None, None, images=False)
+    ious = []
+    ctx = vae.geo_decoder.context(vae.decode(generated))
+    for b, i in enumerate(idx.tolist()):
+        with np.load(held.root / held.items[i]["npz"]) as z:
+            n_uni = int(z["n_uniform"])
+            pts, occ = torch.from_numpy(z["points"][:n_uni])[None], z["occupancy"][:n_uni] > 0
+        pred = vae.geo_decoder.query(pts, (ctx[0][b : b + 1], ctx[1][b : b + 1]))[0, :, 0] > 0
+        ious.append(iou(pred.numpy(), occ))
+    dit.train()
+    conditioner.train()
+    return {"flow_loss": flow, "gen_iou": float(np.mean(ious))}
+
+
+def sample_dit(
+    dit: ShapeDiT, cond: torch.Tensor, num_latents: int, steps: int, guidance: float, seed: int
+) -> torch.Tensor:
+    """Euler sampling as at inference (latentgen.sampling), with CFG against the zeros condition -> [B, N, C]."""
+    noise = initial_noise((cond.shape[0], num_latents, dit.config.in_channels), seed)
+    uncond = torch.zeros_like(cond)
+
+    def velocity(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        out = dit(torch.cat([x, x]), torch.cat([t, t]), torch.cat([cond, uncond]))
+        v_c, v_u = out.chunk(2)
+        return v_u + guidance * (v_c - v_u)
+
+    return sample(velocity, noise, make_scheduler(SchedulerConfig(), steps))
+
+
+def checkpoint_dit(
+    run: Path, vae: ShapeVAE, dit, conditioner, optimizer, generator, state: RunState, opts: DiTTrainOptions, scale
+) -> None:
+    write_weights_root(run, vae, dit, conditioner, scale, opts)
+    save_optimizer(run, optimizer, generator)
+    write_state(run, state, opts)
+    plot_curves(
+        run / "curve.png",
+        [
+            ("flow-matching loss (train, log)", {"train": series(state.history, "loss", 4),
+                                                  "held-out": series(state.history, "heldout_flow_loss")}, True),
+            ("held-out generated-shape IoU", {"IoU": series(state.history, "heldout_gen_iou")}, False),
+        ],
+    )
+
+
+def write_weights_root(
+    root: Path, vae: ShapeVAE, dit: ShapeDiT, conditioner: ImageConditioner, scale: float, opts: DiTTrainOptions
+) -> None:
+    """shapevae/ (with scale_factor), dit/, conditioner/ and pipeline.json: what load_shape_models reads."""
+    root = Path(root)
+    save_checkpoint(vae, replace(vae.config, scale_factor=scale), root / "shapevae")
+    save_checkpoint(dit, dit.config, root / "dit")
+    save_checkpoint(conditioner, conditioner.config, root / "conditioner")
+    pipeline = {
+        "scheduler": {"kind": "flow", "num_train_timesteps": 1000, "shift": 1.0},
+        "steps": opts.sample_steps,
+        "guidance": opts.guidance,
+        "image_size": 512,
+        "border_ratio": 0.15,
+    }
+    with atomic_path(root / PIPELINE_FILE) as tmp:
+        tmp.write_text(json.dumps(pipeline, indent=2) + "\n")
+
+
+def export_weights(run: Path, out: Path) -> None:
+    """Copy the weights root of a DiT run (shapevae/, dit/, conditioner/, pipeline.json) into `out`."""
+    run, out = Path(run), Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("shapevae", "dit", "conditioner"):
+        if not (run / name / "model.safetensors").is_file():
+            raise InputError(f"{run}: no {name}/ checkpoint yet")
+        with atomic_dir(out / name) as tmp:
+            for f in ("config.json", "model.safetensors"):
+                shutil.copy2(run / name / f, tmp / f)
+    shutil.copy2(run / PIPELINE_FILE, out / PIPELINE_FILE)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m latentgen.train.dit", description="Train DiT + image encoder.")
+    p.add_argument("data", type=Path, help="dataset folder (latentgen.data layout)")
+    p.add_argument("--vae", type=Path, required=True, help="trained ShapeVAE folder (e.g. out/train/vae/model)")
+    p.add_argument("-o", "--out", type=Path, required=True, help="run folder (a weights root at every checkpoint)")
+    p.add_argument("--steps", type=int, default=DiTTrainOptions.steps)
+    p.add_argument("--batch", type=int, default=DiTTrainOptions.batch)
+    p.add_argument("--lr", type=float, default=DiTTrainOptions.lr)
+    p.add_argument("--seed", type=int, default=DiTTrainOptions.seed)
+    p.add_argument("--eval-every", type=int, default=DiTTrainOptions.eval_every)
+    p.add_argument("--threads", type=int, default=DiTTrainOptions.threads)
+    p.add_argument("--checkpoint-seconds", type=float, default=DiTTrainOptions.checkpoint_seconds)
+    p.add_argument("--export", type=Path, default=None, help="when done, copy the weights root here (weights/tiny)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    a = p.parse_args(argv)
+    opts = DiTTrainOptions(
+        steps=a.steps,
+        batch=a.batch,
+        lr=a.lr,
+        seed=a.seed,
+        eval_every=a.eval_every,
+        threads=a.threads,
+        checkpoint_seconds=a.checkpoint_seconds,
+    )
+    train_dit(a.data, a.vae, a.out, opts, a.resume, log=lambda line: print(line, flush=True))
+    if a.export is not None:
+        export_weights(a.out, a.export)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
