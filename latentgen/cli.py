@@ -247,12 +247,12 @@ def image2mesh_cmd(
     Per input OUTDIR/<stem>/ holds <stem>.glb, shape.latent, shape.ply, views/, preview.png, mask.png and
     run.json; OUTDIR/manifest.jsonl records every input's outcome. Exit 1 when some inputs failed.
 
-    Example: latentgen image2mesh examples/images/chair.png -o out --weights tests/fixtures/ckpt/tiny-hunyuan3d-2 --smoke
+    Example: latentgen image2mesh examples/images/ -o out --weights tests/fixtures/ckpt/tiny-hunyuan3d-2 --smoke
     """
     import signal
 
-    from .batch import expand_inputs, run_image2mesh
     from .bake import BakeOptions
+    from .batch import expand_inputs, run_image2mesh
     from .encode import DecodeOptions
     from .paint import PaintOptions
     from .pipeline import Image2MeshOptions, load_models
