@@ -28,9 +28,8 @@ test: install $(VALIDATOR)
 	$(BIN)/python -m pytest
 
 demo: install
-	$(BIN)/latentgen export examples/spot/spot.obj -o out/demo/spot.glb --faces 4000
-	$(BIN)/latentgen render out/demo/spot.glb -o out/demo/spot_preview.png --views 4 --size 384
-	@echo "demo: wrote out/demo/spot.glb and out/demo/spot_preview.png"
+	$(BIN)/latentgen image2mesh examples/images/chair.png -o out/demo --resolution 128 --texture-size 1024
+	@echo "demo: textured asset out/demo/chair/chair.glb, preview out/demo/chair/preview.png"
 
 bench: install
 	$(BIN)/python bench/mesh_ops.py
@@ -38,6 +37,14 @@ bench: install
 lint: install
 	$(BIN)/ruff check latentgen tests bench
 	$(BIN)/ruff format --check latentgen tests bench
+
+# The shipped weights/tiny from scratch (CPU, ~1.5-2 h on 2 cores): dataset, ShapeVAE, DiT + image encoder.
+# Interrupted? Run it again: every stage resumes from its last checkpoint in out/train/.
+weights: install
+	$(BIN)/python -m latentgen.train.data out/train/data --workers 2
+	$(BIN)/python -m latentgen.train.vae out/train/data -o out/train/vae --resume
+	$(BIN)/python -m latentgen.train.dit out/train/data --vae out/train/vae/model -o out/train/dit --resume \
+		--export weights/tiny
 
 clean:
 	rm -rf out .pytest_cache

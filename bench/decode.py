@@ -15,6 +15,7 @@ M<i> = the i-th `--mesh`, encoded with the checkpoint's encoder (seed 1).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import multiprocessing as mp
 import resource
@@ -74,14 +75,27 @@ def run_one(weights: str, latent: Latent, opts: DecodeOptions, out_path: str, qu
     queue.put({"queries": vol.queries, "seconds": seconds, "peak_extra_mb": peak - base, "levels": vol.levels})
 
 
-def measure(weights: Path, latent: Latent, opts: DecodeOptions, out_path: Path) -> dict:
+def measure(weights: Path, latent: Latent, opts: DecodeOptions, out_path: Path, cache: Path | None = None) -> dict:
+    """Decode in a child process; a dense result can come from `cache` (it does not depend on c2f settings)."""
+    key = f"{weights.name}-{hash_latent(latent)}-{opts.resolution}"
+    if cache is not None and opts.dense and (cache / f"{key}.json").exists():
+        out_path.write_bytes((cache / f"{key}.npy").read_bytes())
+        return json.loads((cache / f"{key}.json").read_text())
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
     proc = ctx.Process(target=run_one, args=(str(weights), latent, opts, str(out_path), queue))
     proc.start()
     result = queue.get()
     proc.join()
+    if cache is not None and opts.dense:
+        cache.mkdir(parents=True, exist_ok=True)
+        (cache / f"{key}.npy").write_bytes(out_path.read_bytes())
+        (cache / f"{key}.json").write_text(json.dumps(result))
     return result
+
+
+def hash_latent(latent: Latent) -> str:
+    return hashlib.sha256(latent.tokens.numpy().tobytes()).hexdigest()[:12]
 
 
 def mesh_difference(a: trimesh.Trimesh, b: trimesh.Trimesh, voxel: float) -> str:
@@ -101,6 +115,7 @@ def main() -> None:
     ap.add_argument("--no-dense", action="store_true", help="coarse-to-fine only (no comparison)")
     ap.add_argument("--chunk", type=int, default=65536)
     ap.add_argument("--json", type=Path, default=None, help="also write the rows here")
+    ap.add_argument("--cache", type=Path, default=None, help="keep / reuse dense grids here (slow to recompute)")
     args = ap.parse_args()
     meshes = args.mesh if args.mesh is not None else ([MESH] if args.weights == TINY else [])
     latents = shapes(args.weights, meshes)
@@ -115,14 +130,10 @@ def main() -> None:
             for res in args.resolutions:
                 c2f_opts = DecodeOptions(resolution=res, chunk=args.chunk)
                 c2f = measure(args.weights, latent, c2f_opts, Path(tmp) / "c2f.npy")
+                dense_opts = DecodeOptions(resolution=res, dense=True, chunk=args.chunk)
                 row = {"shape": name, "resolution": res, "c2f": c2f}
                 if not args.no_dense:
-                    dense = measure(
-                        args.weights,
-                        latent,
-                        DecodeOptions(resolution=res, dense=True, chunk=args.chunk),
-                        Path(tmp) / "dense.npy",
-                    )
+                    dense = measure(args.weights, latent, dense_opts, Path(tmp) / "dense.npy", args.cache)
                     voxel = 2 * c2f_opts.bounds / res
                     a = extract_mesh(np.load(Path(tmp) / "dense.npy"), c2f_opts.bounds)
                     b = extract_mesh(np.load(Path(tmp) / "c2f.npy"), c2f_opts.bounds)

@@ -223,7 +223,9 @@ def image2mesh_cmd(
         "out"
     ),
     steps: Annotated[int | None, typer.Option("--steps", help="Sampling steps (default: the model's).")] = None,
-    guidance: Annotated[float, typer.Option("--guidance", help="Classifier-free guidance scale.")] = 5.0,
+    guidance: Annotated[
+        float | None, typer.Option("--guidance", help="Classifier-free guidance scale (default: the model's).")
+    ] = None,
     seed: SeedOpt = 1234,
     resolution: ResolutionOpt = 256,
     faces: Annotated[int, typer.Option("--faces", help="Face budget of the asset.")] = 40000,
@@ -463,8 +465,9 @@ def generate_shape_cmd(
         int | None, typer.Option("--steps", help="Sampling steps (default: the checkpoint's: 50, or 5 for turbo).")
     ] = None,
     guidance: Annotated[
-        float, typer.Option("--guidance", help="Classifier-free guidance scale (the guidance input of -fast models).")
-    ] = 5.0,
+        float | None,
+        typer.Option("--guidance", help="Classifier-free guidance scale (default: the model's; 5.0 for Hunyuan3D-2)."),
+    ] = None,
     seed: SeedOpt = 1234,
     resolution: ResolutionOpt = 256,
     faces: Annotated[int | None, typer.Option("--faces", help="Face budget of the output mesh.")] = 40000,

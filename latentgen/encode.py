@@ -48,7 +48,7 @@ class DecodeOptions:
     max_faces: int | None = None  # decimate (quadric) to at most this many faces
     chunk: int = 16384  # decoder queries per batch: bounds memory, never changes the result
     min_resolution: int = 32  # coarse-to-fine: coarsest grid
-    band: float = 2.0  # coarse-to-fine: see surface.coarse_to_fine_grid
+    band: float = 3.0  # coarse-to-fine: see surface.coarse_to_fine_grid
 
     def __post_init__(self) -> None:
         if self.resolution < 2:

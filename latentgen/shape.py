@@ -11,6 +11,7 @@ decoding), so `Latent.tokens` is what the ShapeVAE decoder eats.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,12 +21,12 @@ from safetensors import SafetensorError, safe_open
 from torch import Tensor
 
 from .artifacts import Latent
-from .config import config_hash
+from .config import config_from_dict, config_hash
 from .errors import ConfigError, InputError, OptionError, WeightsError
 from .models.checkpoint import Checkpoint, build_exact, open_checkpoint, read_state, read_yaml, resolve_checkpoint
 from .models.conditioner import ConditionerConfig, ImageConditioner, reference_to_dinov2
 from .models.dit import DiTConfig, ShapeDiT
-from .models.shapevae import ShapeVAE, shapevae_config
+from .models.shapevae import ShapeVAE, load_shapevae, shapevae_config
 from .runtime import Runtime
 from .sampling import (
     Progress,
@@ -38,18 +39,21 @@ from .sampling import (
 )
 
 DEFAULT_STEPS = {"flow": 50, "consistency": 5}  # reference defaults: 50 steps; turbo checkpoints run 5
+DEFAULT_GUIDANCE = 5.0  # the reference pipeline's
 
 
 @dataclass(frozen=True)
 class ShapeOptions:
-    steps: int | None = None  # None: the checkpoint's default (50, or 5 for turbo)
-    guidance: float = 5.0  # CFG scale (or the distilled guidance input); < 0 turns CFG off, as in the reference
+    steps: int | None = None  # None: the checkpoint's default (50, or 5 for turbo; our layout: its pipeline.json)
+    # CFG scale (or the distilled guidance input); < 0 turns CFG off, as in the reference.
+    # None: the checkpoint's default (5.0 for reference checkpoints; our layout: its pipeline.json)
+    guidance: float | None = None
     seed: int = 1234
 
     def __post_init__(self) -> None:
         if self.steps is not None and not 1 <= self.steps <= 1000:
             raise OptionError(f"--steps {self.steps}: choose 1..1000")
-        if not -1e3 < self.guidance < 1e3:
+        if self.guidance is not None and not -1e3 < self.guidance < 1e3:
             raise OptionError(f"--guidance {self.guidance}: out of range")
         if not 0 <= self.seed < 2**63:
             raise OptionError(f"--seed {self.seed}: must be in 0..2^63-1")
@@ -67,6 +71,8 @@ class ShapeModels:
     name: str  # checkpoint folder, e.g. hunyuan3d-dit-v2-0
     image_size: int = 512  # the reference ImageProcessorV2 settings for image.prepare_image
     border_ratio: float = 0.15
+    steps: int | None = None  # sampling defaults stored with the weights (our layout); None: the reference's
+    guidance: float | None = None
 
     @property
     def latent_shape(self) -> tuple[int, int]:
@@ -74,7 +80,10 @@ class ShapeModels:
         return self.vae.config.num_latents, self.vae.config.embed_dim
 
     def default_steps(self) -> int:
-        return DEFAULT_STEPS[self.scheduler.kind]
+        return self.steps or DEFAULT_STEPS[self.scheduler.kind]
+
+    def default_guidance(self) -> float:
+        return DEFAULT_GUIDANCE if self.guidance is None else self.guidance
 
 
 # ---------------------------------------------------------------------------------------------- loading
@@ -114,6 +123,8 @@ def load_shape_models(weights: Path, rt: Runtime, variant: str | None = None) ->
     into models built on the meta device, so peak memory stays near one copy of the models.
     """
     dit_ckpt = resolve_checkpoint(Path(weights), "model", variant)
+    if not dit_ckpt.reference:  # our layout: a root holding dit/, shapevae/, conditioner/, pipeline.json
+        return load_own_shape_models(dit_ckpt.folder.parent, rt)
     if dit_ckpt.standalone:
         raise WeightsError(f"{dit_ckpt.folder}: expected a combined DiT checkpoint (model.*, vae.*, conditioner.*)")
     folder = dit_ckpt.folder
@@ -144,6 +155,50 @@ def load_shape_models(weights: Path, rt: Runtime, variant: str | None = None) ->
         folder.name,
         image_size=int(image_params.get("size", 512)),
         border_ratio=float(image_params.get("border_ratio", 0.15)),
+    )
+
+
+PIPELINE_FILE = "pipeline.json"
+
+
+def load_own_shape_models(root: Path, rt: Runtime) -> ShapeModels:
+    """Load a weights root in our layout (weights/tiny, or a `latentgen train dit` run folder):
+    dit/, shapevae/, conditioner/ (each config.json + model.safetensors) and pipeline.json (sampler settings).
+    The DiT works in VAE space times the shapevae config's scale_factor."""
+    root = Path(root)
+    source = root / PIPELINE_FILE
+    try:
+        pipeline = json.loads(source.read_text())
+    except FileNotFoundError as e:
+        raise WeightsError(f"{root}: no {PIPELINE_FILE} (sampler settings) next to dit/") from e
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ConfigError(f"{source}: unreadable ({e})") from e
+    if unknown := set(pipeline) - {"scheduler", "steps", "guidance", "image_size", "border_ratio"}:
+        raise ConfigError(f"{source}: unknown keys {sorted(unknown)}")
+    sched = config_from_dict(SchedulerConfig, pipeline.get("scheduler", {}), f"{source} scheduler")
+    dit_ckpt = resolve_checkpoint(root, "model")
+    cond_ckpt = resolve_checkpoint(root, "conditioner")
+    dit_cfg = config_from_dict(DiTConfig, dit_ckpt.params, str(dit_ckpt.folder / "config.json"))
+    cond_cfg = config_from_dict(ConditionerConfig, cond_ckpt.params, str(cond_ckpt.folder / "config.json"))
+    vae = load_shapevae(root, rt)
+    if dit_cfg.in_channels != vae.config.embed_dim or dit_cfg.context_in_dim != cond_cfg.hidden_size:
+        raise ConfigError(
+            f"{root}: DiT in_channels / context_in_dim ({dit_cfg.in_channels}, {dit_cfg.context_in_dim}) do not fit "
+            f"the ShapeVAE embed_dim ({vae.config.embed_dim}) / conditioner width ({cond_cfg.hidden_size})"
+        )
+    dit = build_exact(lambda: ShapeDiT(dit_cfg), dit_ckpt.read(), str(dit_ckpt), rt.dtype, rt.device)
+    conditioner = build_exact(lambda: ImageConditioner(cond_cfg), cond_ckpt.read(), str(cond_ckpt), rt.dtype, rt.device)
+    return ShapeModels(
+        dit,
+        vae,
+        conditioner,
+        sched,
+        float(vae.config.scale_factor),
+        root.name,
+        image_size=int(pipeline.get("image_size", 512)),
+        border_ratio=float(pipeline.get("border_ratio", 0.15)),
+        steps=pipeline.get("steps"),
+        guidance=pipeline.get("guidance"),
     )
 
 
@@ -232,11 +287,12 @@ def sample_latents(
             noise = initial_noise((batch, *models.latent_shape), opts.seed, device)
         elif tuple(noise.shape) != (batch, *models.latent_shape):
             raise InputError(f"noise shape {tuple(noise.shape)} != {(batch, *models.latent_shape)}")
+        guidance = models.default_guidance() if opts.guidance is None else opts.guidance
         if models.dit.config.guidance_embed:  # guidance-distilled: the scale is an input, no CFG batch
-            velocity = distilled_velocity(models.dit, cond, opts.guidance)
-        elif opts.guidance >= 0:
+            velocity = distilled_velocity(models.dit, cond, guidance)
+        elif guidance >= 0:
             uncond = models.conditioner.unconditional(batch)  # zeros: collapsed to one token, see cfg_velocity
-            velocity = cfg_velocity(models.dit, cond, uncond, opts.guidance, collapse_uncond=True)
+            velocity = cfg_velocity(models.dit, cond, uncond, guidance, collapse_uncond=True)
         else:
             velocity = lambda x, t: models.dit(x.to(cond.dtype), t, cond).float()
         scheduler = make_scheduler(models.scheduler, opts.steps or models.default_steps(), device)
@@ -253,5 +309,6 @@ def generate_shape(
     latents = sample_latents(tensor, models, opts, progress)  # [1, N, C]
     tokens = (latents[0] * (1.0 / models.scale_factor)).cpu()  # the reference multiplies by 1 / scale_factor
     steps = opts.steps or models.default_steps()
-    extra = {"dit": models.name, "steps": str(steps), "guidance": str(opts.guidance), "sampler": models.scheduler.kind}
+    guidance = models.default_guidance() if opts.guidance is None else opts.guidance
+    extra = {"dit": models.name, "steps": str(steps), "guidance": str(guidance), "sampler": models.scheduler.kind}
     return Latent(tokens, models.vae.name, config_hash(models.vae.config), opts.seed, extra)

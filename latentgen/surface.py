@@ -169,7 +169,7 @@ def coarse_to_fine_grid(
     bounds: float = 1.01,
     level: float = 0.0,
     min_resolution: int = 32,
-    band: float = 2.0,
+    band: float = 3.0,
     chunk: int = 16384,
     progress: ProgressFn = _quiet,
 ) -> Volume:
@@ -177,12 +177,12 @@ def coarse_to_fine_grid(
 
     Level 0 evaluates every point of a grid 2^L times coarser than R (R padded up to a multiple of 2^L; the
     padding is cut off at the end). Each next level doubles the resolution: the grid is upsampled (new points
-    trilinear, "unknown"), then every cell that straddles the level, or has a corner within `band` x (the
-    field's typical rise over one cell near the surface: half the median jump across surface-crossing edges of
-    the coarser level) of it, gets its unknown corners evaluated. The band finds surface that the coarser grid
-    only brushed (thin parts, small bubbles). Then, until nothing changes, every cell that straddles the level
-    with a corner still unknown gets that corner evaluated ("closure"): a surface found anywhere is followed to
-    its full extent, whatever the band.
+    trilinear, "unknown"), then these points are evaluated: the corners of every cell that straddles the level,
+    and every point whose value lies within `band` x (the field's typical rise over one cell near the surface:
+    half the median jump across surface-crossing edges of the coarser level) of it. The band finds surface
+    the coarser grid only brushed (thin parts, small bubbles). Then, until nothing changes, every cell that
+    straddles the level with a corner still unknown gets that corner evaluated ("closure"): a surface found
+    anywhere is followed to its full extent, whatever the band.
 
     Result: every cell straddling the level has all 8 corners evaluated exactly and every unknown point lies on
     the same side as its cell's corners, so marching cubes yields exactly the dense grid's triangles, on the one
@@ -217,9 +217,10 @@ def coarse_to_fine_grid(
         else:  # no surface seen yet: look closer where the field comes nearest the level
             near = dist <= torch.quantile(dist.flatten()[:: max(1, dist.numel() // 1_000_000)], 0.01)
         del dist
-        cells = _crossing_cells(grid, level) | _cell_any(near)
-        count = evaluate(grid, known, _cells_to_points(cells) & ~known, stride, step)
-        del near, cells
+        todo = (_cells_to_points(_crossing_cells(grid, level)) | near) & ~known
+        del near
+        count = evaluate(grid, known, todo, stride, step)
+        del todo
         while True:  # closure
             open_cells = _crossing_cells(grid, level) & _cell_any(~known)
             if not open_cells.any():

@@ -97,7 +97,7 @@ def test_the_band_is_what_finds_a_speck_between_coarse_samples():
     field = union(ball([0.3, 0, 0], 0.4), SPECK)
     dense = extract_mesh(dense_grid(field, 64, chunk=50_000).grid)
     assert len(dense.split(only_watertight=False)) == 2
-    for band, found in [(0.0, False), (2.0, True)]:
+    for band, found in [(0.0, False), (3.0, True)]:
         fine = coarse_to_fine_grid(field, 64, min_resolution=16, band=band, chunk=50_000)
         assert same_mesh(extract_mesh(fine.grid), dense) == found
 

@@ -4,18 +4,30 @@
     train_vae("out/train/data", "out/train/vae", VAETrainOptions(), resume=True, log=print)
     train_dit("out/train/data", "out/train/vae/model", "out/train/dit", DiTTrainOptions(), resume=True, log=print)
     export_weights("out/train/dit", "weights/tiny")     # shapevae/ dit/ conditioner/ pipeline.json
+
+Command lines: python -m latentgen.train.data OUT | latentgen.train.vae DATA -o RUN | latentgen.train.dit DATA
+--vae RUN/model -o RUN2 [--export weights/tiny]. The submodules are imported lazily, so `python -m` runs them
+without a double import.
 """
 
-from .dit import TINY_CONDITIONER, TINY_DIT, DiTTrainOptions, export_weights, train_dit
-from .vae import TINY_VAE, VAETrainOptions, train_vae
+from importlib import import_module
 
-__all__ = [
-    "TINY_CONDITIONER",
-    "TINY_DIT",
-    "TINY_VAE",
-    "DiTTrainOptions",
-    "VAETrainOptions",
-    "export_weights",
-    "train_dit",
-    "train_vae",
-]
+_EXPORTS = {
+    "TINY_VAE": "vae",
+    "VAETrainOptions": "vae",
+    "train_vae": "vae",
+    "TINY_CONDITIONER": "dit",
+    "TINY_DIT": "dit",
+    "DiTTrainOptions": "dit",
+    "export_weights": "dit",
+    "train_dit": "dit",
+    "TINY_DATA": "data",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -170,7 +170,7 @@ def _panel(draw: ImageDraw.ImageDraw, x0: int, w: int, h: int, title: str, serie
         return
     f = (lambda v: math.log10(v)) if log_y else (lambda v: v)
     xs, ys = [x for x, _ in pts], [f(y) for _, y in pts]
-    xmin, xmax = min(xs), max(max(xs), min(xs) + 1)
+    xmin, xmax = 0.0, max(max(xs), 1)  # every panel starts at step 0, so curves line up
     ymin, ymax = min(ys), max(ys)
     if ymax - ymin < 1e-9:
         ymin, ymax = ymin - 0.5, ymax + 0.5

@@ -21,6 +21,7 @@ import json
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -56,7 +57,7 @@ from .common import (
     set_lr,
     write_state,
 )
-from .vae import collate, encoder_points
+from .vae import collate, encoder_points, encoder_queries
 
 TINY_CONDITIONER = ConditionerConfig(
     hidden_size=128,
@@ -65,19 +66,19 @@ TINY_CONDITIONER = ConditionerConfig(
     mlp_ratio=4,
     use_swiglu_ffn=False,
     patch_size=14,
-    image_size=224,
-    input_size=224,
+    image_size=112,  # 8 x 8 patches + CLS = 65 tokens: silhouettes and shading at a fraction of 224's cost
+    input_size=112,
     layerscale_value=1.0,
 )
 TINY_DIT = DiTConfig(
     in_channels=16,  # set to the VAE's embed_dim
     context_in_dim=128,  # set to the conditioner's hidden_size
-    hidden_size=192,
+    hidden_size=128,
     mlp_ratio=4.0,
     num_heads=4,
     depth=2,
     depth_single_blocks=2,
-    axes_dim=(48,),
+    axes_dim=(32,),
 )
 PIPELINE_FILE = "pipeline.json"  # sampling defaults of a weights root in our layout
 
@@ -86,7 +87,7 @@ PIPELINE_FILE = "pipeline.json"  # sampling defaults of a weights root in our la
 class DiTTrainOptions:
     dit: DiTConfig = field(default_factory=lambda: TINY_DIT)
     conditioner: ConditionerConfig = field(default_factory=lambda: TINY_CONDITIONER)
-    steps: int = 3000
+    steps: int = 1200
     batch: int = 16
     lr: float = 5e-4
     warmup: int = 200
@@ -98,7 +99,7 @@ class DiTTrainOptions:
     seed: int = 0
     sample_steps: int = 25  # inference defaults stored with the weights
     guidance: float = 3.0
-    eval_every: int = 500
+    eval_every: int = 300
     eval_shapes: int = 21
     checkpoint_seconds: float = 120.0
     threads: int = 1
@@ -123,10 +124,15 @@ def encode_dataset(vae: ShapeVAE, data: Path, split: str, encodings: int, seed: 
         ds.set_epoch(k)
         for start in range(0, len(ds), 16):
             batch = collate([ds[i] for i in range(start, min(start + 16, len(ds)))])
-            out[start : start + len(batch["name"]), k] = vae.encode(encoder_points(batch).to(vae.dtype)).float()
+            queries = encoder_queries(batch, c, seed + k)
+            out[start : start + len(batch["name"]), k] = vae.encode(encoder_points(batch), queries).float()
         log(f"encoded {split} shapes, pass {k + 1}/{encodings}")
     names = [it["name"] for it in ds.items]
-    return {"latents": out, "names": names, "family": torch.tensor([ds.families.index(it["family"]) for it in ds.items])}
+    return {
+        "latents": out,
+        "names": names,
+        "family": torch.tensor([ds.families.index(it["family"]) for it in ds.items]),
+    }
 
 
 def load_images(data: Path, split: str, size: int, log: LogFn) -> torch.Tensor:
@@ -170,34 +176,46 @@ def augment(pixels_u8: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return (x.clamp(0, 1) * 255).round().to(torch.uint8)
 
 
-def _cache(run: Path, vae_dir: Path, data: Path, opts: DiTTrainOptions, log: LogFn) -> dict:
-    """Latents and images of the training and held-out shapes, computed once into run/cache.pt."""
-    path = run / "cache.pt"
+def _cache(run: Path, vae: ShapeVAE, data: Path, opts: DiTTrainOptions, log: LogFn) -> dict:
+    """Latents (run/latents.pt) and prepared images (run/images.pt) of the training and held-out shapes, each
+    computed once. The images do not depend on the VAE: a run folder can be seeded with another run's images.pt."""
+    size = opts.conditioner.input_size
+    images = _cached(
+        run / "images.pt",
+        lambda: {
+            "images": load_images(data, "train", size, log),
+            "held_images": load_images(data, "heldout", size, log),
+        },
+    )
+    if tuple(images["images"].shape[-2:]) != (size, size):
+        raise InputError(f"{run / 'images.pt'}: images of another size; delete it")
+
+    def latents() -> dict:
+        train = encode_dataset(vae, data, "train", opts.encodings, opts.seed, log)
+        held = encode_dataset(vae, data, "heldout", 1, opts.seed + 1, log)
+        return {
+            "latents": train["latents"],
+            "held_latents": held["latents"][:, 0],
+            "held_family": held["family"],
+            "scale_factor": torch.tensor(1.0 / float(train["latents"].std())),
+        }
+
+    return {**images, **_cached(run / "latents.pt", latents)}
+
+
+def _cached(path: Path, make: Callable[[], dict]) -> dict:
     if path.is_file():
         return torch.load(path, map_location="cpu", weights_only=True)
-    vae = load_shapevae(vae_dir, Runtime(torch.device("cpu"), torch.float32), need_encoder=True)
-    size = opts.conditioner.input_size
-    train = encode_dataset(vae, data, "train", opts.encodings, opts.seed, log)
-    held = encode_dataset(vae, data, "heldout", 1, opts.seed + 1, log)
-    cache = {
-        "latents": train["latents"],
-        "images": load_images(data, "train", size, log),
-        "held_latents": held["latents"][:, 0],
-        "held_images": load_images(data, "heldout", size, log),
-        "held_family": held["family"],
-        "scale_factor": torch.tensor(1.0 / float(train["latents"].std())),
-    }
+    value = make()
     with atomic_path(path) as tmp:
-        torch.save(cache, tmp)
-    return cache
+        torch.save(value, tmp)
+    return value
 
 
 # ---------------------------------------------------------------------------------------------- training
 
 
-def flow_loss(
-    dit: ShapeDiT, cond: torch.Tensor, x_data: torch.Tensor, gen: torch.Generator
-) -> torch.Tensor:
+def flow_loss(dit: ShapeDiT, cond: torch.Tensor, x_data: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """Rectified-flow loss, reference convention: x_t = t x_data + (1 - t) noise, target v = x_data - noise."""
     b = x_data.shape[0]
     noise = torch.randn(x_data.shape, generator=gen)
@@ -223,7 +241,7 @@ def train_dit(
         raise InputError(f"{run}: holds a training run already; pass --resume to continue it or use a new folder")
     run.mkdir(parents=True, exist_ok=True)
     vae = load_shapevae(vae_dir, Runtime(torch.device("cpu"), torch.float32), need_encoder=True)
-    cache = _cache(run, vae_dir, data, opts, log)
+    cache = _cache(run, vae, data, opts, log)
     scale = float(cache["scale_factor"])
     latents = cache["latents"] * scale  # [S, K, N, C] in DiT space
     s_count, k_count = latents.shape[:2]
@@ -347,8 +365,11 @@ def checkpoint_dit(
     plot_curves(
         run / "curve.png",
         [
-            ("flow-matching loss (train, log)", {"train": series(state.history, "loss", 4),
-                                                  "held-out": series(state.history, "heldout_flow_loss")}, True),
+            (
+                "flow-matching loss (train, log)",
+                {"train": series(state.history, "loss", 4), "held-out": series(state.history, "heldout_flow_loss")},
+                True,
+            ),
             ("held-out generated-shape IoU", {"IoU": series(state.history, "heldout_gen_iou")}, False),
         ],
     )

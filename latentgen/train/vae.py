@@ -29,6 +29,7 @@ from ..errors import ConfigError, InputError
 from ..models.checkpoint import read_state as read_weights
 from ..models.checkpoint import save_checkpoint
 from ..models.shapevae import ShapeVAE, ShapeVAEConfig
+from ..pointcloud import farthest_point_sampling
 from .common import (
     Clock,
     LogFn,
@@ -59,14 +60,14 @@ TINY_VAE = ShapeVAEConfig(
     num_freqs=8,
     include_pi=False,
     with_encoder=True,
-    encoder_queries="learned",
+    encoder_queries="points",  # FPS surface points: each latent is anchored where it sits (learned queries: slower)
 )
 
 
 @dataclass(frozen=True)
 class VAETrainOptions:
     model: ShapeVAEConfig = field(default_factory=lambda: TINY_VAE)
-    steps: int = 3000
+    steps: int = 2400
     batch: int = 8
     lr: float = 2e-3
     warmup: int = 200
@@ -74,9 +75,10 @@ class VAETrainOptions:
     grad_clip: float = 1.0
     kl_weight: float = 1e-4
     logvar_init: float = -4.0  # pre_kl bias of the log-variance half
+    sample_posterior: bool = False  # False: decode the posterior mean (an autoencoder; the KL keeps its scale)
     n_queries: int = 1024  # decoder queries per shape (stored uniform : near-surface ratio)
     seed: int = 0
-    eval_every: int = 500  # steps between held-out IoU evaluations (0: only at the end)
+    eval_every: int = 300  # steps between held-out IoU evaluations (0: only at the end)
     eval_shapes: int = 42  # held-out shapes evaluated during training (0: all)
     checkpoint_seconds: float = 120.0
     threads: int = 1  # 2 OpenMP threads on 2 shared cores ran 6x slower than 1 here
@@ -102,6 +104,23 @@ def encoder_points(batch: dict) -> torch.Tensor:
     return torch.cat([batch["surface"], batch["sharp"]], dim=1).float()
 
 
+def encoder_queries(batch: dict, config: ShapeVAEConfig, seed: int = 0) -> torch.Tensor | None:
+    """Point queries [B, N, 6] as encode.encoder_inputs picks them at inference (farthest-point sampling of the
+    uniform and sharp samples in the pc_size : pc_sharpedge_size ratio), or None for learned queries."""
+    if config.encoder_queries == "learned":
+        return None
+    n_uniform = round(config.num_latents * config.uniform_query_fraction)
+    rng = np.random.default_rng(seed)
+    out = []
+    for surface, sharp in zip(batch["surface"].numpy(), batch["sharp"].numpy(), strict=True):
+        parts = [surface[farthest_point_sampling(surface[:, :3], n_uniform, int(rng.integers(len(surface))))]]
+        if config.num_latents > n_uniform:
+            k = config.num_latents - n_uniform
+            parts.append(sharp[farthest_point_sampling(sharp[:, :3], k, int(rng.integers(len(sharp))))])
+        out.append(np.concatenate(parts))
+    return torch.from_numpy(np.stack(out)).float()
+
+
 def collate(items: list[dict]) -> dict:
     out = {k: torch.stack([it[k] for it in items]) for k in ("surface", "sharp", "points", "occupancy")}
     out["family"] = torch.tensor([it["family"] for it in items])
@@ -117,9 +136,11 @@ def batch_indices(n: int, batch: int, step: int, seed: int) -> tuple[int, np.nda
     return epoch, perm[k * batch : (k + 1) * batch]
 
 
-def vae_loss(vae: ShapeVAE, batch: dict, kl_weight: float, generator: torch.Generator) -> tuple[torch.Tensor, dict]:
-    post = vae.posterior(encoder_points(batch))
-    z = post.sample(generator)  # [B, N, C]
+def vae_loss(
+    vae: ShapeVAE, batch: dict, kl_weight: float, generator: torch.Generator, sample: bool = True, seed: int = 0
+) -> tuple[torch.Tensor, dict]:
+    post = vae.posterior(encoder_points(batch), encoder_queries(batch, vae.config, seed))
+    z = post.sample(generator) if sample else post.mode()  # [B, N, C]
     logits = vae.occupancy(vae.decode(z), batch["points"].float())  # [B, Q]
     occ = F.binary_cross_entropy_with_logits(logits, batch["occupancy"].float())
     kl = 0.5 * (post.mean.pow(2) + post.logvar.exp() - 1 - post.logvar).sum(-1).mean()  # nats per token
@@ -139,7 +160,7 @@ def heldout_iou(vae: ShapeVAE, data: ShapeDataset, limit: int = 0, chunk: int = 
         items = [data[i] for i in idx[start : start + chunk]]
         n_uni = [len(it["points"]) if "n_uniform" not in it else it["n_uniform"] for it in items]
         batch = collate(items)
-        z = vae.encode(encoder_points(batch))
+        z = vae.encode(encoder_points(batch), encoder_queries(batch, vae.config))
         ctx = vae.geo_decoder.context(vae.decode(z))
         for b, it in enumerate(items):
             pts = it["points"][: n_uni[b]][None].float()
@@ -213,7 +234,7 @@ def train_vae(
         batch = collate([train[int(i)] for i in idx])
         lr = cosine_lr(state.step, opts.steps, opts.lr, opts.warmup)
         set_lr(optimizer, lr)
-        loss, parts = vae_loss(vae, batch, opts.kl_weight, generator)
+        loss, parts = vae_loss(vae, batch, opts.kl_weight, generator, opts.sample_posterior, state.step)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(vae.parameters(), opts.grad_clip)
@@ -274,6 +295,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--embed-dim", type=int, default=TINY_VAE.embed_dim)
     p.add_argument("--width", type=int, default=TINY_VAE.width)
     p.add_argument("--decoder-layers", type=int, default=TINY_VAE.num_decoder_layers)
+    p.add_argument("--queries", choices=("learned", "points"), default=TINY_VAE.encoder_queries)
+    p.add_argument("--sample", action="store_true", help="decode posterior samples (default: the mean)")
+    p.add_argument("--kl-weight", type=float, default=VAETrainOptions.kl_weight)
     p.add_argument("--checkpoint-seconds", type=float, default=VAETrainOptions.checkpoint_seconds)
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     a = p.parse_args(argv)
@@ -283,6 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         embed_dim=a.embed_dim,
         width=a.width,
         num_decoder_layers=a.decoder_layers,
+        encoder_queries=a.queries,
     )
     opts = VAETrainOptions(
         model=model,
@@ -294,6 +319,8 @@ def main(argv: list[str] | None = None) -> int:
         eval_shapes=a.eval_shapes,
         threads=a.threads,
         checkpoint_seconds=a.checkpoint_seconds,
+        sample_posterior=a.sample,
+        kl_weight=a.kl_weight,
     )
     train_vae(a.data, a.out, opts, a.resume, log=lambda line: print(line, flush=True))
     return 0

@@ -1,0 +1,140 @@
+"""Training smoke tests: a few steps of each trainer on a 2-family dataset, resuming, and loading the results
+through the normal loaders (what `make weights` and `latentgen train` rely on)."""
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from latentgen.data import DatasetConfig, RenderConfig, SampleConfig, build_dataset
+from latentgen.errors import ConfigError, InputError
+from latentgen.evaluate import EvalInputs, EvalOptions, evaluate
+from latentgen.image import prepare_image
+from latentgen.models.checkpoint import read_state
+from latentgen.models.shapevae import load_shapevae
+from latentgen.runtime import Runtime
+from latentgen.shape import ShapeOptions, generate_shape, load_shape_models
+from latentgen.train import (
+    TINY_CONDITIONER,
+    TINY_DIT,
+    TINY_VAE,
+    DiTTrainOptions,
+    VAETrainOptions,
+    export_weights,
+    train_dit,
+    train_vae,
+)
+from latentgen.train.common import cosine_lr, iou
+
+CPU = Runtime(torch.device("cpu"), torch.float32)
+
+SMALL_VAE = replace(
+    TINY_VAE, num_latents=8, embed_dim=4, width=32, heads=2, num_decoder_layers=1, pc_size=128, pc_sharpedge_size=32
+)
+VAE_OPTS = VAETrainOptions(
+    model=SMALL_VAE, steps=3, batch=2, n_queries=64, warmup=1, eval_every=2, checkpoint_seconds=0.0
+)
+DIT_OPTS = DiTTrainOptions(
+    dit=replace(TINY_DIT, hidden_size=32, num_heads=2, axes_dim=(16,), depth=1, depth_single_blocks=1),
+    conditioner=replace(
+        TINY_CONDITIONER, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, image_size=28, input_size=28
+    ),
+    steps=2,
+    batch=2,
+    warmup=1,
+    encodings=1,
+    eval_every=1,
+    eval_shapes=2,
+    sample_steps=2,
+    checkpoint_seconds=0.0,
+)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    config = DatasetConfig(
+        families=("mug", "ring"),
+        train_per_family=1,
+        heldout_per_family=1,
+        sample=SampleConfig(grid_res=32, n_surface=256, n_sharp=64, n_uniform=512, n_near=256),
+        render=RenderConfig(size=64, supersample=1),
+    )
+    build_dataset(root, config)
+    return root
+
+
+@pytest.fixture(scope="module")
+def vae_run(dataset, tmp_path_factory):
+    run = tmp_path_factory.mktemp("vae")
+    train_vae(dataset, run, VAE_OPTS)
+    return run
+
+
+def test_vae_run_writes_a_loadable_checkpoint_curve_and_heldout_iou(vae_run):
+    state = json.loads((vae_run / "state.json").read_text())
+    assert state["step"] == VAE_OPTS.steps
+    ious = [row["heldout_iou"] for row in state["history"] if "heldout_iou" in row]
+    assert len(ious) == 2 and all(0 <= v <= 1 for v in ious)  # at step 2 (eval_every) and at the end
+    assert {"heldout_family/mug", "heldout_family/ring"} <= state["history"][-1].keys()
+    vae = load_shapevae(vae_run / "model", CPU, need_encoder=True)
+    assert vae.config == SMALL_VAE and vae.config.encoder_queries == "points"
+    assert (vae_run / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_interrupted_vae_run_resumes_to_the_same_weights(dataset, vae_run, tmp_path):
+    train_vae(dataset, tmp_path, replace(VAE_OPTS, steps=2))  # "interrupted" after 2 steps
+    train_vae(dataset, tmp_path, VAE_OPTS, resume=True)  # continued to 3
+    resumed = read_state(tmp_path / "model" / "model.safetensors")
+    straight = read_state(vae_run / "model" / "model.safetensors")
+    assert resumed.keys() == straight.keys()
+    for key in straight:
+        torch.testing.assert_close(resumed[key], straight[key], rtol=1e-5, atol=1e-6, msg=key)
+
+
+def test_vae_run_refuses_to_overwrite_or_resume_with_other_options(dataset, vae_run):
+    with pytest.raises(InputError, match="--resume"):
+        train_vae(dataset, vae_run, VAE_OPTS)
+    with pytest.raises(ConfigError, match="lr"):
+        train_vae(dataset, vae_run, replace(VAE_OPTS, lr=0.1), resume=True)
+
+
+def test_dit_run_is_a_weights_root_for_generate_shape_and_evaluate(dataset, vae_run, tmp_path):
+    run = tmp_path / "dit"
+    train_dit(dataset, vae_run / "model", run, DIT_OPTS)
+    state = json.loads((run / "state.json").read_text())
+    assert state["step"] == 2 and state["extra"]["scale_factor"] > 0
+    assert any("heldout_gen_iou" in row for row in state["history"])
+    weights = tmp_path / "tiny"
+    export_weights(run, weights)
+    assert sorted(p.name for p in weights.iterdir()) == ["conditioner", "dit", "pipeline.json", "shapevae"]
+
+    models = load_shape_models(weights, CPU)  # the layout every command reads by default
+    assert models.default_steps() == DIT_OPTS.sample_steps and models.default_guidance() == DIT_OPTS.guidance
+    assert models.scale_factor == pytest.approx(state["extra"]["scale_factor"])
+    assert models.conditioner.config.input_size == 28 and models.latent_shape == (8, 4)
+    image = prepare_image(next((dataset / "images").glob("ring_*")))
+    latent = generate_shape(image, models, ShapeOptions(seed=3))
+    again = generate_shape(image, models, ShapeOptions(seed=3))
+    assert latent.tokens.shape == (8, 4) and torch.equal(latent.tokens, again.tokens)
+    assert load_shapevae(weights, CPU).name == "shapevae"  # decode/encode take the root too
+
+    report = evaluate(EvalInputs(weights, data=dataset), EvalOptions(resolution=16, image_resolution=16))
+    assert report["vae_heldout"]["n"] == 2 and set(report["vae_heldout"]["per_family"]) == {"mug", "ring"}
+    assert 0 <= report["image_heldout"]["mean"] <= 1
+
+
+def test_dit_resume_continues_from_the_checkpoint(dataset, vae_run, tmp_path):
+    train_dit(dataset, vae_run / "model", tmp_path, replace(DIT_OPTS, steps=1, eval_every=0))
+    state = train_dit(dataset, vae_run / "model", tmp_path, replace(DIT_OPTS, eval_every=0), resume=True)
+    assert state.step == 2 and [r["step"] for r in state.history if "loss" in r] == [1, 2]
+
+
+def test_learning_rate_schedule_and_iou():
+    lrs = [cosine_lr(s, 100, 1.0, 10) for s in range(100)]
+    assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0) and lrs[-1] < 0.06
+    assert np.all(np.diff(lrs[10:]) <= 0)
+    assert iou(np.array([1, 1, 0, 0]), np.array([1, 0, 1, 0])) == pytest.approx(1 / 3)
+    assert iou(np.zeros(3), np.zeros(3)) == 1.0
