@@ -11,9 +11,9 @@ __version__ = "0.1.0"
 _os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
 
 from .artifacts import Latent, View, ViewSet, load_latent, load_viewset, save_latent, save_viewset  # noqa: E402
+from .bake import BakeOptions, bake  # noqa: E402
 from .camera import Camera, orbit_camera  # noqa: E402
 from .errors import ConfigError, DeviceError, InputError, LatentgenError, StageError, WeightsError  # noqa: E402
-from .bake import BakeOptions, bake  # noqa: E402
 from .export import ExportOptions, export  # noqa: E402
 from .meshio import load_mesh, normalize_unit_cube  # noqa: E402
 from .paint import PaintOptions, paint  # noqa: E402

@@ -5,7 +5,16 @@ import numpy as np
 import pytest
 import torch
 
-from latentgen.artifacts import LATENT_FORMAT, Latent, View, ViewSet, load_latent, load_viewset, save_latent, save_viewset
+from latentgen.artifacts import (
+    LATENT_FORMAT,
+    Latent,
+    View,
+    ViewSet,
+    load_latent,
+    load_viewset,
+    save_latent,
+    save_viewset,
+)
 from latentgen.camera import Camera, look_at, orbit_camera
 from latentgen.errors import InputError
 from latentgen.files import atomic_dir, atomic_path
