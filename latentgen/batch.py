@@ -199,7 +199,11 @@ def run_image2mesh(
                 kwargs = {"progress": progress} if progress is not None else {}
                 on_stage = lambda stage, sec, _src=src: event("stage", input=str(_src), stage=stage, seconds=sec)  # noqa: E731
                 result = image2mesh(src, models, opts, on_stage=on_stage, **kwargs)
-            with atomic_dir(folder) as tmp:
+            # the folder and its manifest line appear together, even when a signal arrives in between
+            record = lambda: manifest.append(  # noqa: E731
+                {"input": str(src), "status": "ok", "output": str(folder), "seconds": round(time.perf_counter() - t0, 3)}
+            )
+            with atomic_dir(folder, on_commit=record) as tmp:
                 write_outputs(tmp, name, result, fmt, settings, models.weights, models.rasterizer)
         except LatentgenError as e:
             failed += 1
@@ -210,6 +214,5 @@ def run_image2mesh(
             gc.collect()  # a long batch must not keep the last input's tensors and meshes alive
         done += 1
         seconds = round(time.perf_counter() - t0, 3)
-        manifest.append({"input": str(src), "status": "ok", "output": str(folder), "seconds": seconds})
         event("done", input=str(src), output=str(folder / f"{name}.{fmt}"), seconds=seconds)
     return done, skipped, failed

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -68,11 +70,38 @@ def atomic_path(dest: Path) -> Iterator[Path]:
 
 
 @contextmanager
-def atomic_dir(dest: Path) -> Iterator[Path]:
+def held_signals() -> Iterator[None]:
+    """Delay SIGINT/SIGTERM until the block ends, for steps that must happen together (a rename and the
+    manifest line that records it). The signal is noted and handed to the previous handler afterwards.
+
+    A Python-level handler, not a thread signal mask: the kernel may deliver a process signal to any
+    thread (torch's pools), but Python always runs handlers in the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # handlers can only be swapped from the main thread
+        return
+    pending: list[tuple[int, object]] = []
+    sigs = (signal.SIGINT, signal.SIGTERM)
+    previous = {s: signal.signal(s, lambda signum, frame: pending.append((signum, frame))) for s in sigs}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        for signum, frame in pending[:1]:
+            handler = previous[signum]
+            if callable(handler):
+                handler(signum, frame)
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(signum)
+
+
+@contextmanager
+def atomic_dir(dest: Path, on_commit: Callable[[], None] | None = None) -> Iterator[Path]:
     """Yield a fresh temp folder beside `dest`; it becomes `dest` only if the block finishes.
 
     An existing `dest` is moved aside first and deleted after the rename, so a reader sees either
-    the old folder or the new one, never a mix.
+    the old folder or the new one, never a mix. `on_commit` runs right after the rename with
+    interrupts held, so a bookkeeping record and the folder it describes appear together.
     """
     dest = Path(dest)
     _mkdir(dest.parent)
@@ -80,10 +109,13 @@ def atomic_dir(dest: Path) -> Iterator[Path]:
     old = None
     try:
         yield tmp
-        if dest.exists():
-            old = dest.with_name(f".{dest.name}.{os.getpid()}.old")
-            os.replace(dest, old)
-        os.replace(tmp, dest)
+        with held_signals():
+            if dest.exists():
+                old = dest.with_name(f".{dest.name}.{os.getpid()}.old")
+                os.replace(dest, old)
+            os.replace(tmp, dest)
+            if on_commit is not None:
+                on_commit()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         if old is not None:

@@ -1,5 +1,6 @@
 import json
 import os
+import signal
 
 import numpy as np
 import pytest
@@ -82,6 +83,25 @@ def test_atomic_dir_replaces_the_old_folder_whole(tmp_path):
         (tmp / "b.txt").write_text("new")
         raise KeyboardInterrupt
     assert os.listdir(dest) == ["a.txt"] and os.listdir(tmp_path) == ["views"]
+
+
+def test_a_signal_during_commit_waits_until_the_folder_and_its_record_both_exist(tmp_path):
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    records = []
+
+    def record():
+        os.kill(os.getpid(), signal.SIGTERM)  # arrives between the rename and the bookkeeping
+        records.append("ok")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        with pytest.raises(KeyboardInterrupt), atomic_dir(tmp_path / "out", on_commit=record) as tmp:
+            (tmp / "run.json").write_text("{}")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert records == ["ok"] and (tmp_path / "out" / "run.json").exists()
 
 
 def test_camera_projects_the_origin_to_the_image_centre_and_up_to_the_top():
