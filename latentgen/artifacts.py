@@ -32,7 +32,7 @@ class Latent:
 
     tokens: torch.Tensor
     model: str = ""  # id of the ShapeVAE that can decode it
-    config_hash: str = ""  # hash of that VAE's config, checked on decode
+    config_hash: str = ""  # hash of that VAE's config, so a mismatched decoder can be spotted
     seed: int | None = None
     extra: dict[str, str] = field(default_factory=dict)
 

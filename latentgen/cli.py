@@ -363,6 +363,14 @@ def encode_cmd(
     sharp_points: Annotated[
         int | None, typer.Option("--sharp-points", help="Sharp-edge samples (default: from the checkpoint config).")
     ] = None,
+    posterior: Annotated[
+        str | None,
+        typer.Option(
+            "--posterior",
+            help="'sample' (seeded, as hy3dgen encodes) or 'mean' of the posterior; default: the checkpoint's "
+            "encode_posterior (sample for Hunyuan3D-2, mean for latentgen's own models).",
+        ),
+    ] = None,
     seed: SeedOpt = 0,
     weights: WeightsOpt = None,
     variant: VariantOpt = None,
@@ -386,7 +394,7 @@ def encode_cmd(
         rt = pick_runtime(STATE.device, dtype)
         vae = load_shapevae(_weights(weights), rt, variant, need_encoder=True)
         with out.progress(mesh.name) as progress:
-            latent = encode(m, vae, EncodeOptions(points, sharp_points, seed=seed), progress)
+            latent = encode(m, vae, EncodeOptions(points, sharp_points, seed=seed, posterior=posterior), progress)
         save_latent(latent, output)
     n, c = latent.tokens.shape
     out.result(f"wrote {output} ({n} x {c} latent, model {latent.model})", output=str(output), tokens=[n, c])

@@ -35,7 +35,11 @@ class EncodeOptions:
     num_sharp: int | None = None  # sharp-edge points
     num_latents: int | None = None  # latent tokens (point-query encoders only; learned queries are fixed)
     seed: int = 0  # surface sampling, FPS start, posterior sample
-    sample_posterior: bool = False  # default: the posterior mean (deterministic)
+    posterior: str | None = None  # "sample" (seeded) or "mean"; None = the config's encode_posterior
+
+    def __post_init__(self) -> None:
+        if self.posterior not in (None, "sample", "mean"):
+            raise ConfigError(f"--posterior {self.posterior}: choose 'sample' or 'mean'")
 
 
 @dataclass(frozen=True)
@@ -104,10 +108,11 @@ def encode(
     progress("sample surface", 1.0)
     dev = vae.device
     generator = torch.Generator(device=dev).manual_seed(opts.seed)
+    posterior = opts.posterior or c.encode_posterior
     with torch.inference_mode():
-        z = vae.encode(data.to(dev), None if queries is None else queries.to(dev), opts.sample_posterior, generator)
+        z = vae.encode(data.to(dev), None if queries is None else queries.to(dev), posterior == "sample", generator)
     progress("encode", 1.0)
-    extra = {"points": f"{num_uniform}+{num_sharp}", "posterior": "sample" if opts.sample_posterior else "mean"}
+    extra = {"points": f"{num_uniform}+{num_sharp}", "posterior": posterior}
     return Latent(z[0].float().cpu(), vae.name, config_hash(c), opts.seed, extra)
 
 

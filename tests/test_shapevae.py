@@ -22,7 +22,7 @@ from latentgen.models.shapevae import ShapeVAE, ShapeVAEConfig, load_shapevae
 from latentgen.runtime import Runtime
 from latentgen.surface import extract_mesh
 
-from .conftest import FIXTURES
+from .conftest import FIXTURES, SHARED, shared_path
 
 ROOT = FIXTURES / "ckpt" / "tiny-hunyuan3d-2"
 FP32 = Runtime(torch.device("cpu"), torch.float32)
@@ -193,12 +193,28 @@ def test_encode_then_decode_a_shared_mesh_with_the_reference_tiny_checkpoint():
     assert latent.tokens.shape == (64, 8) and latent.tokens.dtype == torch.float32
     assert latent.model == "hunyuan3d-vae-v2-0-withencoder" and latent.config_hash == config_hash(vae.config)
     assert latent.seed == 1 and latent.extra["points"] == "256+256"  # counts from the checkpoint config
+    assert latent.extra["posterior"] == "sample"  # as hy3dgen's encode, seeded
     assert torch.equal(encode(mesh, vae, EncodeOptions(seed=1)).tokens, latent.tokens)  # deterministic
     assert not torch.equal(encode(mesh, vae, EncodeOptions(seed=2)).tokens, latent.tokens)
-    # random weights: the field is a blob or two; here the seed-1 encoding has a surface
-    out = decode(latent, vae, DecodeOptions(resolution=48))
+    mean = encode(mesh, vae, EncodeOptions(seed=1, posterior="mean"))
+    assert mean.extra["posterior"] == "mean" and not torch.equal(mean.tokens, latent.tokens)
+
+
+SHARED_MESHES = sorted(
+    str(p.relative_to(SHARED / "data" / "meshes"))
+    for p in (SHARED / "data" / "meshes").rglob("*")
+    if p.suffix in (".obj", ".ply") and "textured" not in p.name
+)
+
+
+@pytest.mark.parametrize("name", SHARED_MESHES)
+def test_every_shared_mesh_round_trips_through_the_reference_tiny_checkpoint(name):
+    mesh = trimesh.load(shared_path("data", "meshes", name), force="mesh")
+    vae = load_shapevae(ROOT, FP32, need_encoder=True)
+    out = decode(encode(mesh, vae, EncodeOptions(seed=0)), vae, DecodeOptions(resolution=48))
+    # random weights: a blob, but a closed, consistently wound surface inside the grid
     assert len(out.faces) > 0 and out.is_winding_consistent
-    assert (np.abs(out.vertices) <= 1.01).all()
+    assert np.abs(out.vertices).max() <= 1.01
 
 
 def test_decode_coarse_to_fine_equals_dense_on_the_tiny_vae_field():

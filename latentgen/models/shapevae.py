@@ -31,7 +31,7 @@ ENCODER_QUERIES = ("points", "learned")
 @dataclass(frozen=True)
 class ShapeVAEConfig:
     """Field names and defaults follow the reference `ShapeVAE.__init__` (GitHub source, which has the encoder),
-    so a reference `config.yaml`'s params map 1:1. The last two fields are latentgen's."""
+    so a reference `config.yaml`'s params map 1:1. The last three fields are latentgen's."""
 
     num_latents: int  # N latent tokens (the encoder's query count; the decoder takes any N)
     embed_dim: int  # C of z [B, N, C]
@@ -57,6 +57,9 @@ class ShapeVAEConfig:
     # latentgen:
     with_encoder: bool = False  # reference decoder-only checkpoints have no encoder.* / pre_kl.*
     encoder_queries: str = "points"  # "points": FPS-chosen surface points (Hunyuan3D-2); "learned" (3DShape2VecSet)
+    # what `encode` returns by default: "sample" (seeded) as hy3dgen's ShapeVAE.encode does and the DiT saw in
+    # training; "mean" for models trained as plain autoencoders on the mean (ours)
+    encode_posterior: str = "sample"
 
     def __post_init__(self) -> None:
         r = self.geo_decoder_downsample_ratio
@@ -70,6 +73,8 @@ class ShapeVAEConfig:
             )
         if self.encoder_queries not in ENCODER_QUERIES:
             raise ConfigError(f"ShapeVAEConfig: encoder_queries={self.encoder_queries!r}, choose {ENCODER_QUERIES}")
+        if self.encode_posterior not in ("sample", "mean"):
+            raise ConfigError(f"ShapeVAEConfig: encode_posterior={self.encode_posterior!r}, choose 'sample' or 'mean'")
         if self.label_type != "binary":
             raise ConfigError(f"ShapeVAEConfig: label_type={self.label_type!r}: only 'binary' occupancy is supported")
         if (
@@ -259,8 +264,8 @@ def shapevae_config(ckpt: Checkpoint) -> ShapeVAEConfig:
     if ckpt.reference:
         for key in _REFERENCE_ONLY:
             params.pop(key, None)
-        if {"with_encoder", "encoder_queries"} & params.keys():
-            raise ConfigError(f"{source}: with_encoder / encoder_queries are latentgen fields, not reference params")
+        if {"with_encoder", "encoder_queries", "encode_posterior"} & params.keys():
+            raise ConfigError(f"{source}: with_encoder / encoder_queries / encode_posterior are latentgen fields")
         params["with_encoder"] = "pre_kl.weight" in ckpt.keys
     known = {f.name for f in fields(ShapeVAEConfig)}
     if unknown := params.keys() - known:

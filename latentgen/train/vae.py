@@ -213,6 +213,8 @@ def train_vae(
     if len(train) < 1:
         raise InputError(f"{data}: no training shapes")
     generator = seed_everything(opts.seed)
+    # encode what the decoder was trained on: the mean, or posterior samples
+    c = replace(c, encode_posterior="sample" if opts.sample_posterior else "mean")
     vae = new_vae(c, opts.logvar_init, opts.seed)
     optimizer = torch.optim.AdamW(vae.parameters(), lr=opts.lr, weight_decay=opts.weight_decay, betas=(0.9, 0.99))
     if state is not None:
