@@ -93,7 +93,7 @@ def encoder_inputs(
 def encode(
     mesh: trimesh.Trimesh, vae: ShapeVAE, opts: EncodeOptions = EncodeOptions(), progress: ProgressFn = _quiet
 ) -> Latent:
-    """Mesh -> Latent (tokens [N, embed_dim], VAE space). The mesh is not modified."""
+    """Mesh -> Latent (tokens [N, latent_channels], VAE space). The mesh is not modified."""
     c = vae.config
     if not vae.has_encoder:
         raise WeightsError(f"ShapeVAE {vae.name}: these weights have no encoder; encoding needs one")
@@ -121,9 +121,10 @@ def decode_volume(
 ) -> Volume:
     """Latent -> occupancy grid [R+1]^3 float32 (dense or coarse-to-fine)."""
     tokens = latent.tokens
-    if tokens.ndim != 2 or tokens.shape[1] != vae.config.embed_dim:
+    if tokens.ndim != 2 or tokens.shape[1] != vae.config.latent_channels:
         raise InputError(
-            f"latent tokens {list(tokens.shape)} do not fit ShapeVAE {vae.name} (embed_dim {vae.config.embed_dim})"
+            f"latent tokens {list(tokens.shape)} do not fit ShapeVAE {vae.name} "
+            f"({vae.config.latent_channels} channels per token)"
         )
     with torch.inference_mode():
         decoded = vae.decode(tokens[None].to(vae.device))

@@ -77,7 +77,7 @@ class ShapeModels:
     @property
     def latent_shape(self) -> tuple[int, int]:
         """(N, C) of one sample's latents."""
-        return self.vae.config.num_latents, self.vae.config.embed_dim
+        return self.vae.config.num_latents, self.vae.config.latent_channels
 
     def default_steps(self) -> int:
         return self.steps or DEFAULT_STEPS[self.scheduler.kind]
@@ -131,8 +131,10 @@ def load_shape_models(weights: Path, rt: Runtime, variant: str | None = None) ->
     dit_cfg, cond_cfg, sched_cfg, image_params = _shape_config(folder)
     vae_ckpt = _component(folder, "vae")
     vae_cfg = shapevae_config(vae_ckpt)
-    if dit_cfg.in_channels != vae_cfg.embed_dim:
-        raise ConfigError(f"{folder}: DiT in_channels={dit_cfg.in_channels} but VAE embed_dim={vae_cfg.embed_dim}")
+    if dit_cfg.in_channels != vae_cfg.latent_channels:
+        raise ConfigError(
+            f"{folder}: DiT in_channels={dit_cfg.in_channels} but VAE latent channels={vae_cfg.latent_channels}"
+        )
     if dit_cfg.context_in_dim != cond_cfg.hidden_size:
         raise ConfigError(
             f"{folder}: DiT context_in_dim={dit_cfg.context_in_dim} but conditioner width={cond_cfg.hidden_size}"
@@ -181,10 +183,10 @@ def load_own_shape_models(root: Path, rt: Runtime) -> ShapeModels:
     dit_cfg = config_from_dict(DiTConfig, dit_ckpt.params, str(dit_ckpt.folder / "config.json"))
     cond_cfg = config_from_dict(ConditionerConfig, cond_ckpt.params, str(cond_ckpt.folder / "config.json"))
     vae = load_shapevae(root, rt)
-    if dit_cfg.in_channels != vae.config.embed_dim or dit_cfg.context_in_dim != cond_cfg.hidden_size:
+    if dit_cfg.in_channels != vae.config.latent_channels or dit_cfg.context_in_dim != cond_cfg.hidden_size:
         raise ConfigError(
             f"{root}: DiT in_channels / context_in_dim ({dit_cfg.in_channels}, {dit_cfg.context_in_dim}) do not fit "
-            f"the ShapeVAE embed_dim ({vae.config.embed_dim}) / conditioner width ({cond_cfg.hidden_size})"
+            f"the ShapeVAE latent channels ({vae.config.latent_channels}) / conditioner width ({cond_cfg.hidden_size})"
         )
     dit = build_exact(lambda: ShapeDiT(dit_cfg), dit_ckpt.read(), str(dit_ckpt), rt.dtype, rt.device)
     conditioner = build_exact(lambda: ImageConditioner(cond_cfg), cond_ckpt.read(), str(cond_ckpt), rt.dtype, rt.device)

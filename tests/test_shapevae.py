@@ -175,6 +175,29 @@ def test_learned_query_variant_round_trips_our_own_format(tmp_path):
     assert latent.tokens.shape == (32, 8) and latent.config_hash == config_hash(config)
 
 
+def test_latent_positions_put_each_query_point_first_in_its_token(tmp_path):
+    config = replace(TINY, latent_positions=True, encode_posterior="mean")
+    torch.manual_seed(0)
+    vae = ShapeVAE(config).eval()
+    save_checkpoint(vae, config, tmp_path / "shapevae")
+    loaded = load_shapevae(tmp_path, FP32)
+    points = torch.rand(1, 200, 7) * 2 - 1
+    queries = points[:, :32]
+    with torch.inference_mode():
+        z = loaded.encode(points, queries)
+        assert config.latent_channels == 11 and z.shape == (1, 32, 11)
+        assert torch.equal(z[..., :3], queries[..., :3])  # the positions ride along unchanged
+        moved = z.clone()
+        moved[..., :3] += 0.1
+        assert not torch.allclose(loaded.decode(moved), loaded.decode(z))  # and the decoder reads them
+    mesh = trimesh.creation.icosphere(subdivisions=2, radius=0.8)
+    latent = encode(mesh, loaded, EncodeOptions(num_uniform=300))
+    assert latent.tokens.shape == (32, 11) and latent.extra["posterior"] == "mean"
+    decode_volume(latent, loaded, DecodeOptions(resolution=8, dense=True))
+    with pytest.raises(ConfigError, match="latent_positions"):
+        replace(TINY, latent_positions=True, encoder_queries="learned")
+
+
 def test_own_format_rejects_unknown_config_keys(tmp_path):
     torch.manual_seed(0)
     save_checkpoint(ShapeVAE(TINY), TINY, tmp_path / "shapevae")
@@ -233,7 +256,7 @@ def test_decode_limits_faces_and_checks_the_latent():
     tokens = load_file(FIXTURES / "parity" / "inputs.safetensors")["latents"][0]
     mesh = decode(Latent(tokens, vae.name), vae, DecodeOptions(resolution=40, max_faces=1000))
     assert 0 < len(mesh.faces) <= 1000
-    with pytest.raises(InputError, match="embed_dim 8"):
+    with pytest.raises(InputError, match="8 channels per token"):
         decode(Latent(torch.zeros(64, 5)), vae)
     with pytest.raises(ConfigError, match="--faces"):
         DecodeOptions(max_faces=2)

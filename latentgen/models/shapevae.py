@@ -31,7 +31,7 @@ ENCODER_QUERIES = ("points", "learned")
 @dataclass(frozen=True)
 class ShapeVAEConfig:
     """Field names and defaults follow the reference `ShapeVAE.__init__` (GitHub source, which has the encoder),
-    so a reference `config.yaml`'s params map 1:1. The last three fields are latentgen's."""
+    so a reference `config.yaml`'s params map 1:1. The fields after use_ln_post are latentgen's."""
 
     num_latents: int  # N latent tokens (the encoder's query count; the decoder takes any N)
     embed_dim: int  # C of z [B, N, C]
@@ -60,6 +60,10 @@ class ShapeVAEConfig:
     # what `encode` returns by default: "sample" (seeded) as hy3dgen's ShapeVAE.encode does and the DiT saw in
     # training; "mean" for models trained as plain autoencoders on the mean (ours)
     encode_posterior: str = "sample"
+    # each token also carries the xyz of its query point (3 channels before the embed_dim features), and the
+    # decoder adds Fourier(xyz) to it: the decoder then knows where every latent sits, which the small models
+    # here need to learn fine parts (../shared/notes/training.md); the generator produces the positions too
+    latent_positions: bool = False
 
     def __post_init__(self) -> None:
         r = self.geo_decoder_downsample_ratio
@@ -73,6 +77,8 @@ class ShapeVAEConfig:
             )
         if self.encoder_queries not in ENCODER_QUERIES:
             raise ConfigError(f"ShapeVAEConfig: encoder_queries={self.encoder_queries!r}, choose {ENCODER_QUERIES}")
+        if self.latent_positions and self.encoder_queries != "points":
+            raise ConfigError("ShapeVAEConfig: latent_positions needs point queries (encoder_queries='points')")
         if self.encode_posterior not in ("sample", "mean"):
             raise ConfigError(f"ShapeVAEConfig: encode_posterior={self.encode_posterior!r}, choose 'sample' or 'mean'")
         if self.label_type != "binary":
@@ -86,9 +92,17 @@ class ShapeVAEConfig:
             raise ConfigError("ShapeVAEConfig: point_feats / pc_size / pc_sharpedge_size must be >= 0, not all sizes 0")
 
     @property
+    def latent_channels(self) -> int:
+        """C of a latent token [N, C]: embed_dim features, plus 3 position channels first with latent_positions."""
+        return self.embed_dim + 3 * self.latent_positions
+
+    @property
     def uniform_query_fraction(self) -> float:
         """Share of point queries drawn from uniform (vs sharp-edge) samples, as the reference splits them."""
         return self.pc_size / (self.pc_size + self.pc_sharpedge_size)
+
+
+LATENTGEN_FIELDS = {"with_encoder", "encoder_queries", "encode_posterior", "latent_positions"}
 
 
 class DiagonalGaussian:
@@ -207,6 +221,8 @@ class ShapeVAE(nn.Module):
             self.encoder = PointEncoder(c, self.fourier_embedder)
             self.pre_kl = nn.Linear(c.width, 2 * c.embed_dim)
         self.post_kl = nn.Linear(c.embed_dim, c.width)
+        if c.latent_positions:
+            self.pos_proj = nn.Linear(self.fourier_embedder.out_dim, c.width)
         self.transformer = Transformer(c.width, c.heads, c.num_decoder_layers, c.qkv_bias, c.qk_norm)
         self.geo_decoder = GeoDecoder(c, self.fourier_embedder)
 
@@ -235,13 +251,24 @@ class ShapeVAE(nn.Module):
         sample: bool = False,
         generator: torch.Generator | None = None,
     ) -> Tensor:
-        """-> z: [B, N, embed_dim] in VAE space (no scale_factor): the posterior mean, or a sample of it."""
+        """-> z: [B, N, latent_channels] in VAE space (no scale_factor): the posterior mean, or a sample of it,
+        after the query xyz when the config has latent_positions."""
         post = self.posterior(data, queries)
-        return post.sample(generator) if sample else post.mode()
+        return self.with_positions(post.sample(generator) if sample else post.mode(), queries)
+
+    def with_positions(self, features: Tensor, queries: Tensor | None) -> Tensor:
+        """features [B, N, embed_dim] -> latent tokens: [xyz of each query, features] with latent_positions."""
+        if not self.config.latent_positions:
+            return features
+        return torch.cat([queries[..., :3].to(features.dtype), features], dim=-1)
 
     def decode(self, z: Tensor) -> Tensor:
-        """z: [B, N, embed_dim] (VAE space) -> decoded latents [B, N, width] for the geometry decoder."""
-        return self.transformer(self.post_kl(z.to(self.dtype)))
+        """z: [B, N, latent_channels] (VAE space) -> decoded latents [B, N, width] for the geometry decoder."""
+        z = z.to(self.dtype)
+        if not self.config.latent_positions:
+            return self.transformer(self.post_kl(z))
+        xyz, features = z[..., :3], z[..., 3:]
+        return self.transformer(self.post_kl(features) + self.pos_proj(self.fourier_embedder(xyz).to(self.dtype)))
 
     def forward(self, z: Tensor) -> Tensor:
         return self.decode(z)
@@ -264,8 +291,8 @@ def shapevae_config(ckpt: Checkpoint) -> ShapeVAEConfig:
     if ckpt.reference:
         for key in _REFERENCE_ONLY:
             params.pop(key, None)
-        if {"with_encoder", "encoder_queries", "encode_posterior"} & params.keys():
-            raise ConfigError(f"{source}: with_encoder / encoder_queries / encode_posterior are latentgen fields")
+        if ours := LATENTGEN_FIELDS & params.keys():
+            raise ConfigError(f"{source}: {', '.join(sorted(ours))}: latentgen fields, not reference params")
         params["with_encoder"] = "pre_kl.weight" in ckpt.keys
     known = {f.name for f in fields(ShapeVAEConfig)}
     if unknown := params.keys() - known:

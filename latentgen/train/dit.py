@@ -71,7 +71,7 @@ TINY_CONDITIONER = ConditionerConfig(
     layerscale_value=1.0,
 )
 TINY_DIT = DiTConfig(
-    in_channels=16,  # set to the VAE's embed_dim
+    in_channels=16,  # set to the VAE's latent_channels
     context_in_dim=128,  # set to the conditioner's hidden_size
     hidden_size=128,
     mlp_ratio=4.0,
@@ -119,7 +119,7 @@ def encode_dataset(vae: ShapeVAE, data: Path, split: str, encodings: int, seed: 
     """Posterior means of every shape of `split`: {"latents": [S, K, N, C], "names": [...], "family": [S]}."""
     c = vae.config
     ds = ShapeDataset(data, split, c.pc_size, c.pc_sharpedge_size, 1, images=False, seed=seed)
-    out = torch.zeros(len(ds), encodings, c.num_latents, c.embed_dim)
+    out = torch.zeros(len(ds), encodings, c.num_latents, c.latent_channels)
     for k in range(encodings):
         ds.set_epoch(k)
         for start in range(0, len(ds), 16):
@@ -245,7 +245,7 @@ def train_dit(
     scale = float(cache["scale_factor"])
     latents = cache["latents"] * scale  # [S, K, N, C] in DiT space
     s_count, k_count = latents.shape[:2]
-    dit_cfg = replace(opts.dit, in_channels=vae.config.embed_dim, context_in_dim=opts.conditioner.hidden_size)
+    dit_cfg = replace(opts.dit, in_channels=vae.config.latent_channels, context_in_dim=opts.conditioner.hidden_size)
     generator = seed_everything(opts.seed)
     conditioner = ImageConditioner(opts.conditioner)
     dit = ShapeDiT(dit_cfg)
