@@ -41,10 +41,9 @@ lint: install
 # The shipped weights/tiny from scratch (CPU, ~1.5-2 h on 2 cores): dataset, ShapeVAE, DiT + image encoder.
 # Interrupted? Run it again: every stage resumes from its last checkpoint in out/train/.
 weights: install
-	$(BIN)/python -m latentgen.train.data out/train/data --workers 2
-	$(BIN)/python -m latentgen.train.vae out/train/data -o out/train/vae --resume
-	$(BIN)/python -m latentgen.train.dit out/train/data --vae out/train/vae/model -o out/train/dit --resume \
-		--export weights/tiny
+	$(BIN)/latentgen train data out/train/data --workers 2
+	$(BIN)/latentgen train vae out/train/data -o out/train/vae --resume
+	$(BIN)/latentgen train dit out/train/data --vae out/train/vae/model -o out/train/dit --resume --export weights/tiny
 
 clean:
 	rm -rf out .pytest_cache

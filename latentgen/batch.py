@@ -199,10 +199,12 @@ def run_image2mesh(
                 kwargs = {"progress": progress} if progress is not None else {}
                 on_stage = lambda stage, sec, _src=src: event("stage", input=str(_src), stage=stage, seconds=sec)  # noqa: E731
                 result = image2mesh(src, models, opts, on_stage=on_stage, **kwargs)
+
             # the folder and its manifest line appear together, even when a signal arrives in between
-            record = lambda: manifest.append(  # noqa: E731
-                {"input": str(src), "status": "ok", "output": str(folder), "seconds": round(time.perf_counter() - t0, 3)}
-            )
+            def record(src=src, folder=folder, t0=t0) -> None:
+                seconds = round(time.perf_counter() - t0, 3)
+                manifest.append({"input": str(src), "status": "ok", "output": str(folder), "seconds": seconds})
+
             with atomic_dir(folder, on_commit=record) as tmp:
                 write_outputs(tmp, name, result, fmt, settings, models.weights, models.rasterizer)
         except LatentgenError as e:

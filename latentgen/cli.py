@@ -640,6 +640,9 @@ def info_cmd() -> None:
             out.out.print(f"[bold]{key}[/]: {value}")
 
 
+from . import cli_train  # noqa: E402,F401  - registers `train data|vae|dit` and `eval` on app
+
+
 def main() -> None:
     """Console entry point: usage errors become one line with exit code 2; bugs one line with exit 4."""
     try:

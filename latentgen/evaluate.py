@@ -259,3 +259,32 @@ def evaluate(inputs: EvalInputs, opts: EvalOptions = EvalOptions(), rt=None, pro
 
 def _mean(rows: list[dict], key: str) -> float | None:
     return round(float(np.mean([r[key] for r in rows])), 3) if rows else None
+
+
+# ---------------------------------------------------------------------------------------------- report
+BARS = {"vae_heldout": 0.85, "vae_meshes": 0.5, "image_heldout": 0.75, "image_real": 0.5}
+TITLES = {
+    "vae_heldout": "VAE volume IoU, held-out procedural shapes",
+    "vae_meshes": "VAE volume IoU, real meshes",
+    "image_heldout": "image -> shape silhouette IoU, held-out procedural renders",
+    "image_real": "image -> shape silhouette IoU, real photos",
+}
+
+
+def markdown(report: dict) -> str:
+    """The report as Markdown tables: each figure against its bar of issue 6, then per family (or item)."""
+    lines = ["| figure | mean | n | bar |", "| --- | --- | --- | --- |"]
+    for key, title in TITLES.items():
+        if key in report:
+            r = report[key]
+            lines.append(f"| {title} | {r['mean']:.3f} | {r['n']} | {BARS[key]} |")
+    for key, title in TITLES.items():
+        if key in report:
+            fams = report[key]["per_family"]
+            if len(fams) > 1:
+                lines += ["", f"{title}, per family:", "", "| family | IoU |", "| --- | --- |"]
+                lines += [f"| {f} | {v:.3f} |" for f, v in fams.items()]
+            else:
+                lines += ["", f"{title}, per item:", "", "| item | IoU |", "| --- | --- |"]
+                lines += [f"| {r['name']} | {r['iou']:.3f} |" for r in report[key]["rows"]]
+    return "\n".join(lines) + "\n"

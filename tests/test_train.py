@@ -132,6 +132,32 @@ def test_dit_resume_continues_from_the_checkpoint(dataset, vae_run, tmp_path):
     assert state.step == 2 and [r["step"] for r in state.history if "loss" in r] == [1, 2]
 
 
+def test_train_and_eval_commands(cli, dataset, tmp_path):
+    small = ("--num-latents", 8, "--embed-dim", 4, "--width", 32, "--threads", 1)
+    run = tmp_path / "vae"
+    result = cli("--json", "train", "vae", dataset, "-o", run, "--steps", 1, "--batch", 2, *small)
+    assert result.exit_code == 0, result.stderr
+    done = json.loads(result.stdout.splitlines()[-1])
+    assert done["event"] == "result" and done["step"] == 1 and 0 <= done["heldout_iou"] <= 1
+    again = cli("train", "vae", dataset, "-o", run, "--steps", 1, *small)  # no --resume: refuses to overwrite
+    assert again.exit_code == 2 and "--resume" in again.stderr
+
+    result = cli("eval", "--data", dataset, "--weights", run / "model", "--only", "vae", "--resolution", 16)
+    assert result.exit_code == 0, result.stderr
+    assert "VAE volume IoU, held-out procedural shapes" in result.stdout and "| mug |" in result.stdout
+    assert cli("eval", "--weights", run / "model").exit_code == 2  # nothing to evaluate
+
+
+def test_train_data_command_builds_a_resumable_dataset(cli, tmp_path):
+    args = ("train", "data", tmp_path / "d", "--family", "ring", "--per-family", 1, "--heldout", 1, "--workers", 1)
+    result = cli(*args)
+    assert result.exit_code == 0, result.stderr
+    assert "1 training + 1 held-out shapes" in result.stdout
+    assert sorted(p.name for p in (tmp_path / "d" / "shapes").iterdir()) == ["ring_000000.npz", "ring_1000000.npz"]
+    assert cli(*args).exit_code == 0  # a second run finds everything built
+    assert cli("train", "data", tmp_path / "d", "--family", "teapot").exit_code == 3  # unknown family
+
+
 def test_learning_rate_schedule_and_iou():
     lrs = [cosine_lr(s, 100, 1.0, 10) for s in range(100)]
     assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0) and lrs[-1] < 0.06

@@ -5,9 +5,8 @@
     train_dit("out/train/data", "out/train/vae/model", "out/train/dit", DiTTrainOptions(), resume=True, log=print)
     export_weights("out/train/dit", "weights/tiny")     # shapevae/ dit/ conditioner/ pipeline.json
 
-Command lines: python -m latentgen.train.data OUT | latentgen.train.vae DATA -o RUN | latentgen.train.dit DATA
---vae RUN/model -o RUN2 [--export weights/tiny]. The submodules are imported lazily, so `python -m` runs them
-without a double import.
+Command lines: `latentgen train data OUT`, `latentgen train vae DATA -o RUN`, `latentgen train dit DATA --vae
+RUN/model -o RUN2 [--export weights/tiny]` (latentgen/cli_train.py); `make weights` runs all three.
 """
 
 from importlib import import_module

@@ -16,10 +16,8 @@ replaced by zeros, the unconditional embedding classifier-free guidance uses at 
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -405,37 +403,3 @@ def export_weights(run: Path, out: Path) -> None:
             for f in ("config.json", "model.safetensors"):
                 shutil.copy2(run / name / f, tmp / f)
     shutil.copy2(run / PIPELINE_FILE, out / PIPELINE_FILE)
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m latentgen.train.dit", description="Train DiT + image encoder.")
-    p.add_argument("data", type=Path, help="dataset folder (latentgen.data layout)")
-    p.add_argument("--vae", type=Path, required=True, help="trained ShapeVAE folder (e.g. out/train/vae/model)")
-    p.add_argument("-o", "--out", type=Path, required=True, help="run folder (a weights root at every checkpoint)")
-    p.add_argument("--steps", type=int, default=DiTTrainOptions.steps)
-    p.add_argument("--batch", type=int, default=DiTTrainOptions.batch)
-    p.add_argument("--lr", type=float, default=DiTTrainOptions.lr)
-    p.add_argument("--seed", type=int, default=DiTTrainOptions.seed)
-    p.add_argument("--eval-every", type=int, default=DiTTrainOptions.eval_every)
-    p.add_argument("--threads", type=int, default=DiTTrainOptions.threads)
-    p.add_argument("--checkpoint-seconds", type=float, default=DiTTrainOptions.checkpoint_seconds)
-    p.add_argument("--export", type=Path, default=None, help="when done, copy the weights root here (weights/tiny)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    a = p.parse_args(argv)
-    opts = DiTTrainOptions(
-        steps=a.steps,
-        batch=a.batch,
-        lr=a.lr,
-        seed=a.seed,
-        eval_every=a.eval_every,
-        threads=a.threads,
-        checkpoint_seconds=a.checkpoint_seconds,
-    )
-    train_dit(a.data, a.vae, a.out, opts, a.resume, log=lambda line: print(line, flush=True))
-    if a.export is not None:
-        export_weights(a.out, a.export)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

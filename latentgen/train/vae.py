@@ -14,9 +14,7 @@ Held-out IoU (uniform query points of shapes never trained on) is logged during 
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -301,53 +299,3 @@ def checkpoint_vae(
             ("held-out IoU (uniform queries)", {"IoU": series(state.history, "heldout_iou")}, False),
         ],
     )
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m latentgen.train.vae", description="Train a ShapeVAE.")
-    p.add_argument("data", type=Path, help="dataset folder (latentgen.data layout)")
-    p.add_argument("-o", "--out", type=Path, required=True, help="run folder (checkpoints, state, curve.png)")
-    p.add_argument("--steps", type=int, default=VAETrainOptions.steps)
-    p.add_argument("--batch", type=int, default=VAETrainOptions.batch)
-    p.add_argument("--lr", type=float, default=VAETrainOptions.lr)
-    p.add_argument("--seed", type=int, default=VAETrainOptions.seed)
-    p.add_argument("--eval-every", type=int, default=VAETrainOptions.eval_every)
-    p.add_argument("--eval-shapes", type=int, default=VAETrainOptions.eval_shapes)
-    p.add_argument("--threads", type=int, default=VAETrainOptions.threads)
-    p.add_argument("--num-latents", type=int, default=TINY_VAE.num_latents)
-    p.add_argument("--embed-dim", type=int, default=TINY_VAE.embed_dim)
-    p.add_argument("--width", type=int, default=TINY_VAE.width)
-    p.add_argument("--decoder-layers", type=int, default=TINY_VAE.num_decoder_layers)
-    p.add_argument("--queries", choices=("learned", "points"), default=TINY_VAE.encoder_queries)
-    p.add_argument("--sample", action="store_true", help="decode posterior samples (default: the mean)")
-    p.add_argument("--kl-weight", type=float, default=VAETrainOptions.kl_weight)
-    p.add_argument("--checkpoint-seconds", type=float, default=VAETrainOptions.checkpoint_seconds)
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    a = p.parse_args(argv)
-    model = replace(
-        TINY_VAE,
-        num_latents=a.num_latents,
-        embed_dim=a.embed_dim,
-        width=a.width,
-        num_decoder_layers=a.decoder_layers,
-        encoder_queries=a.queries,
-    )
-    opts = VAETrainOptions(
-        model=model,
-        steps=a.steps,
-        batch=a.batch,
-        lr=a.lr,
-        seed=a.seed,
-        eval_every=a.eval_every,
-        eval_shapes=a.eval_shapes,
-        threads=a.threads,
-        checkpoint_seconds=a.checkpoint_seconds,
-        sample_posterior=a.sample,
-        kl_weight=a.kl_weight,
-    )
-    train_vae(a.data, a.out, opts, a.resume, log=lambda line: print(line, flush=True))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

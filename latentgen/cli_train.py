@@ -1,0 +1,231 @@
+"""`latentgen train data|vae|dit` and `latentgen eval`: build a dataset, train the small models, measure them.
+
+Thin commands over latentgen.data, latentgen.train and latentgen.evaluate; `make weights` runs the three
+training commands in order. Every stage resumes from its last checkpoint when run again with --resume.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .cli import STATE, app, user_errors
+
+train_app = typer.Typer(
+    no_args_is_help=True,
+    help="Train latentgen's own small models: build a dataset, then the ShapeVAE, then DiT + image encoder.",
+)
+app.add_typer(train_app, name="train")
+
+ThreadsOpt = Annotated[
+    int | None, typer.Option("--threads", help="CPU threads (default: all cores; on a busy machine 1 is faster).")
+]
+ResumeOpt = Annotated[bool, typer.Option("--resume", help="Continue the run in --output from its last checkpoint.")]
+StepsOpt = Annotated[int | None, typer.Option("--steps", help="Optimiser steps (default: the recipe's).")]
+RunOpt = Annotated[Path, typer.Option("--output", "-o", help="Run folder: checkpoints, state.json, curve.png.")]
+
+
+def _log(line: str) -> None:
+    STATE.out.info(line)
+    STATE.out.event("log", message=line)
+
+
+def _set_threads(threads: int | None) -> int:
+    threads = threads or os.cpu_count() or 1
+    os.environ.setdefault("NUMBA_NUM_THREADS", str(threads))
+    return threads
+
+
+@train_app.command("data")
+def data_cmd(
+    output: Annotated[Path, typer.Argument(help="Dataset folder to build (finished shapes are kept: resumable).")],
+    meshes: Annotated[
+        Path | None,
+        typer.Option(
+            "--meshes",
+            help="Your own meshes (sub-folders = families; an image with a mesh's stem beside it = its picture) "
+            "instead of the procedural shapes.",
+        ),
+    ] = None,
+    per_family: Annotated[
+        int | None,
+        typer.Option("--per-family", help="Procedural training shapes per family (default: the shipped data's)."),
+    ] = None,
+    heldout: Annotated[
+        int | None,
+        typer.Option("--heldout", help="Procedural held-out shapes per family (default: the shipped data's)."),
+    ] = None,
+    families: Annotated[
+        list[str] | None, typer.Option("--family", help="Procedural families to include (repeat; default: all).")
+    ] = None,
+    workers: Annotated[int, typer.Option("--workers", help="Processes.", min=1)] = os.cpu_count() or 1,
+) -> None:
+    """Build a training dataset: surface samples, labelled occupancy queries and conditioning pictures per shape.
+
+    Example: latentgen train data out/train/data --per-family 2 --heldout 1 --family mug --family ring
+    """
+    from .train.data import TINY_DATA
+
+    out = STATE.out
+    with user_errors(input=str(meshes or output)):
+        with out.progress(output.name) as progress:
+            if meshes is not None:
+                from .data.meshes import build_mesh_dataset
+
+                index = build_mesh_dataset(meshes, output, workers=workers, progress=progress)
+            else:
+                from .data import build_dataset
+
+                config = replace(
+                    TINY_DATA,
+                    train_per_family=TINY_DATA.train_per_family if per_family is None else per_family,
+                    heldout_per_family=TINY_DATA.heldout_per_family if heldout is None else heldout,
+                    families=tuple(families) if families else TINY_DATA.families,
+                )
+                index = build_dataset(output, config, workers=workers, progress=progress)
+    n = len(index["items"])
+    held = sum(it["split"] == "heldout" for it in index["items"])
+    out.result(f"wrote {output} ({n - held} training + {held} held-out shapes)", output=str(output), shapes=n)
+
+
+@train_app.command("vae")
+def vae_cmd(
+    data: Annotated[Path, typer.Argument(help="Dataset folder (from `latentgen train data`).")],
+    output: RunOpt = Path("out/train/vae"),
+    steps: StepsOpt = None,
+    batch: Annotated[int | None, typer.Option("--batch", help="Shapes per step (default: the recipe's).")] = None,
+    lr: Annotated[float | None, typer.Option("--lr", help="Peak learning rate (default: the recipe's).")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of weights, batches and samples.")] = 0,
+    num_latents: Annotated[
+        int | None, typer.Option("--num-latents", help="Latent tokens (default: the recipe's).")
+    ] = None,
+    embed_dim: Annotated[
+        int | None, typer.Option("--embed-dim", help="Feature channels per token (default: the recipe's).")
+    ] = None,
+    width: Annotated[int | None, typer.Option("--width", help="Transformer width (default: the recipe's).")] = None,
+    threads: ThreadsOpt = None,
+    resume: ResumeOpt = False,
+) -> None:
+    """Train a ShapeVAE (occupancy BCE + KL) and watch its held-out IoU; the model lands in OUTPUT/model.
+
+    Example: latentgen train vae out/train/data -o out/train/vae --resume
+    """
+    import torch
+
+    from .train.vae import VAETrainOptions, train_vae
+
+    base = VAETrainOptions()
+    model = replace(
+        base.model,
+        num_latents=num_latents or base.model.num_latents,
+        embed_dim=embed_dim or base.model.embed_dim,
+        width=width or base.model.width,
+    )
+    with user_errors(input=str(data)):
+        opts = VAETrainOptions(
+            model=model,
+            steps=steps or base.steps,
+            batch=batch or base.batch,
+            lr=lr or base.lr,
+            seed=seed,
+            threads=_set_threads(threads),
+        )
+        torch.set_num_threads(opts.threads)
+        state = train_vae(data, output, opts, resume, log=_log)
+    iou = next((r["heldout_iou"] for r in reversed(state.history) if "heldout_iou" in r), None)
+    STATE.out.result(
+        f"wrote {output / 'model'} (step {state.step}, held-out IoU {iou:.3f})" if iou is not None else str(output),
+        output=str(output / "model"),
+        step=state.step,
+        heldout_iou=iou,
+    )
+
+
+@train_app.command("dit")
+def dit_cmd(
+    data: Annotated[Path, typer.Argument(help="Dataset folder (from `latentgen train data`).")],
+    vae: Annotated[Path, typer.Option("--vae", help="Trained ShapeVAE folder (e.g. out/train/vae/model).")],
+    output: RunOpt = Path("out/train/dit"),
+    steps: StepsOpt = None,
+    batch: Annotated[int | None, typer.Option("--batch", help="Latents per step (default: the recipe's).")] = None,
+    lr: Annotated[float | None, typer.Option("--lr", help="Peak learning rate.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of weights, batches and noise.")] = 0,
+    threads: ThreadsOpt = None,
+    resume: ResumeOpt = False,
+    export: Annotated[
+        Path | None, typer.Option("--export", help="When done, copy the weights root here (e.g. weights/tiny).")
+    ] = None,
+) -> None:
+    """Train the flow-matching DiT and its image encoder on the VAE's latents. OUTPUT is a weights root
+    (shapevae/, dit/, conditioner/, pipeline.json) after every checkpoint: `--weights OUTPUT` uses it.
+
+    Example: latentgen train dit out/train/data --vae out/train/vae/model -o out/train/dit --resume
+    """
+    import torch
+
+    from .train.dit import DiTTrainOptions, export_weights, train_dit
+
+    base = DiTTrainOptions()
+    with user_errors(input=str(data)):
+        opts = DiTTrainOptions(
+            steps=steps or base.steps,
+            batch=batch or base.batch,
+            lr=lr or base.lr,
+            seed=seed,
+            threads=_set_threads(threads),
+        )
+        torch.set_num_threads(opts.threads)
+        state = train_dit(data, vae, output, opts, resume, log=_log)
+        if export is not None:
+            export_weights(output, export)
+    STATE.out.result(f"wrote {export or output} (step {state.step})", output=str(export or output), step=state.step)
+
+
+@app.command("eval")
+def eval_cmd(
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Procedural dataset: its held-out shapes and pictures.")
+    ] = None,
+    meshes: Annotated[Path | None, typer.Option("--meshes", help="Folder of real meshes (VAE volume IoU).")] = None,
+    images: Annotated[Path | None, typer.Option("--images", help="Folder of real photos (silhouette IoU).")] = None,
+    weights: Annotated[
+        Path | None, typer.Option("--weights", help="Weights root (default: the shipped weights/tiny).")
+    ] = None,
+    resolution: Annotated[int, typer.Option("--resolution", help="Volume IoU grid, cells per axis.")] = 128,
+    per_family: Annotated[int, typer.Option("--per-family", help="Held-out shapes per family (0: all).")] = 0,
+    only: Annotated[str | None, typer.Option("--only", help="Only 'vae' or only 'image' figures.")] = None,
+    report: Annotated[Path | None, typer.Option("--report", help="Write the full JSON report (per item) here.")] = None,
+    threads: ThreadsOpt = None,
+) -> None:
+    """Measure weights on shapes and pictures never seen in training: VAE volume IoU and image -> shape
+    silhouette IoU (seeded: the same weights and data give the same figures). Prints a Markdown table.
+
+    Example: latentgen eval --meshes ../shared/data/meshes --images ../shared/data/images --per-family 1
+    """
+    import torch
+
+    from .cli import _weights
+    from .errors import InputError
+    from .evaluate import EvalInputs, EvalOptions, evaluate, markdown
+
+    out = STATE.out
+    with user_errors():
+        if only not in (None, "vae", "image"):
+            raise InputError(f"--only {only}: choose vae or image")
+        torch.set_num_threads(_set_threads(threads))
+        inputs = EvalInputs(_weights(weights), data, meshes, images)
+        opts = EvalOptions(resolution=resolution, per_family=per_family, vae=only != "image", image=only != "vae")
+        with out.progress("eval") as progress:
+            result = evaluate(inputs, opts, progress=progress)
+        if report is not None:
+            from .files import atomic_path
+
+            with atomic_path(report) as tmp:
+                tmp.write_text(json.dumps(result, indent=1) + "\n")
+    summary = {k: {"mean": v["mean"], "n": v["n"]} for k, v in result.items() if isinstance(v, dict) and "mean" in v}
+    out.result(markdown(result).rstrip("\n"), **summary)
