@@ -16,7 +16,8 @@ import trimesh
 
 from .artifacts import Latent
 from .config import config_hash
-from .errors import ConfigError, InputError, StageError, WeightsError
+from .errors import ConfigError, InputError, WeightsError
+from .meshops import decimate
 from .models.shapevae import ShapeVAE
 from .pointcloud import SurfaceSamples, farthest_point_sampling, sample_surface
 from .surface import MAPPINGS, Volume, coarse_to_fine_grid, dense_grid, extract_mesh
@@ -49,7 +50,7 @@ class DecodeOptions:
     level: float = 0.0  # iso-level of the occupancy logits
     dense: bool = False  # evaluate every grid point instead of coarse-to-fine (same mesh, ~20x more queries)
     mapping: str = "exact"  # "reference" reproduces hy3dgen's vertex placement (scaled by R / (R + 1))
-    max_faces: int | None = None  # decimate (quadric) to at most this many faces
+    max_faces: int | None = None  # decimate (quadric, meshops.decimate) to this many faces
     chunk: int = 16384  # decoder queries per batch: bounds memory, never changes the result
     min_resolution: int = 32  # coarse-to-fine: coarsest grid
     band: float = 3.0  # coarse-to-fine: see surface.coarse_to_fine_grid
@@ -149,19 +150,6 @@ def decode(
     mesh = extract_mesh(volume.grid, opts.bounds, opts.level, opts.mapping)
     progress("marching cubes", 1.0)
     if opts.max_faces is not None and len(mesh.faces) > opts.max_faces:
-        mesh = reduce_faces(mesh, opts.max_faces)
+        mesh = decimate(mesh, opts.max_faces)
         progress("decimate", 1.0)
     return mesh
-
-
-def reduce_faces(mesh: trimesh.Trimesh, max_faces: int) -> trimesh.Trimesh:
-    """Quadric decimation (fast-simplification) to at most `max_faces` faces."""
-    import fast_simplification
-
-    reduction = 1.0 - max_faces / len(mesh.faces)
-    vertices, faces = fast_simplification.simplify(
-        np.asarray(mesh.vertices, dtype=np.float32), np.asarray(mesh.faces, dtype=np.int32), target_reduction=reduction
-    )
-    if len(faces) == 0:
-        raise StageError(f"decimation to {max_faces} faces left no faces")
-    return trimesh.Trimesh(vertices, faces, process=False)

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from ..errors import ConfigError
+from ..errors import ConfigError, InputError
 from ..files import atomic_path
 
 ProgressFn = Callable[[str, float], None]
@@ -139,6 +139,66 @@ class Clock:
 
     def checkpointed(self) -> None:
         self._last_ckpt = time.perf_counter()
+
+
+def open_run(run: Path, options: Any, resume: bool) -> RunState | None:
+    """The saved state to resume from (None: a fresh run). Never overwrites a run unless asked to resume it."""
+    state = read_state(run, options) if resume else None
+    if state is None and (Path(run) / "state.json").exists():
+        raise InputError(f"{run}: holds a training run already; pass --resume to continue it or use a new folder")
+    return state
+
+
+StepFn = Callable[[int], tuple[torch.Tensor, dict]]  # step -> (loss, extra floats to log)
+EvalFn = Callable[[bool], tuple[dict, str]]  # is_last -> (metrics, one-line summary)
+
+
+def optimise(
+    state: RunState,
+    opts: Any,
+    params: list[torch.nn.Parameter],
+    optimizer: torch.optim.Optimizer,
+    step_loss: StepFn,
+    evaluate: EvalFn,
+    checkpoint: Callable[[], None],
+    log: LogFn,
+) -> RunState:
+    """The loop both trainers run: cosine learning rate, clipped steps, a log line every 25 steps, held-out
+    evaluation every opts.eval_every steps, a checkpoint every opts.checkpoint_seconds of training, and both
+    at the last step. Batches must be a function of the step (step_loss(step)) so a resumed run is the same."""
+    clock = Clock(opts.checkpoint_seconds, state.seconds)
+    window: list[dict] = []
+    t_log = time.perf_counter()
+    while state.step < opts.steps:
+        lr = cosine_lr(state.step, opts.steps, opts.lr, opts.warmup)
+        set_lr(optimizer, lr)
+        loss, parts = step_loss(state.step)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, opts.grad_clip)
+        optimizer.step()
+        state.step += 1
+        state.seconds = clock.tick()
+        window.append({"loss": loss.item(), **parts})
+        if state.step % 25 == 0 or state.step == opts.steps:
+            row = {k: float(np.mean([w[k] for w in window])) for k in window[0]}
+            rate = len(window) / max(time.perf_counter() - t_log, 1e-9)
+            state.log(**row, lr=lr)
+            values = " ".join(f"{k} {v:.4f}" for k, v in row.items())
+            log(f"step {state.step}/{opts.steps} {values} lr {lr:.2e} {rate:.2f} it/s")
+            window, t_log = [], time.perf_counter()
+        last = state.step == opts.steps
+        if (opts.eval_every and state.step % opts.eval_every == 0) or last:
+            metrics, summary = evaluate(last)
+            state.log(**{"heldout_" + k: v for k, v in metrics.items()})
+            log(f"step {state.step} {summary} ({state.seconds / 60:.1f} min)")
+            clock.pause_until_now()
+        if clock.checkpoint_due() or last:
+            checkpoint()
+            clock.checkpointed()
+            clock.pause_until_now()
+            t_log = time.perf_counter()
+    return state
 
 
 # ---------------------------------------------------------------------------------------------- loss plot

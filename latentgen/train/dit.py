@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -40,19 +39,17 @@ from ..models.shapevae import ShapeVAE, load_shapevae
 from ..runtime import Runtime
 from ..sampling import SchedulerConfig, initial_noise, make_scheduler, sample
 from .common import (
-    Clock,
     LogFn,
     RunState,
     _silent,
-    cosine_lr,
     iou,
     load_optimizer,
+    open_run,
+    optimise,
     plot_curves,
-    read_state,
     save_optimizer,
     seed_everything,
     series,
-    set_lr,
     write_state,
 )
 from .vae import collate, encoder_points, encoder_queries
@@ -234,9 +231,7 @@ def train_dit(
     pipeline.json) after every checkpoint, plus the training state described in train/common.py."""
     data, vae_dir, run = Path(data), Path(vae_dir), Path(run)
     torch.set_num_threads(opts.threads)
-    state = read_state(run, opts) if resume else None
-    if state is None and (run / "state.json").exists():
-        raise InputError(f"{run}: holds a training run already; pass --resume to continue it or use a new folder")
+    state = open_run(run, opts, resume)
     run.mkdir(parents=True, exist_ok=True)
     vae = load_shapevae(vae_dir, Runtime(torch.device("cpu"), torch.float32), need_encoder=True)
     cache = _cache(run, vae, data, opts, log)
@@ -264,11 +259,9 @@ def train_dit(
     log(f"DiT {n_dit / 1e6:.2f} M + image encoder {n_cond / 1e6:.2f} M parameters; {s_count} shapes; scale {scale:.4f}")
     dit.train()
     conditioner.train()
-    clock = Clock(opts.checkpoint_seconds, state.seconds)
-    window: list[float] = []
-    t_log = time.perf_counter()
-    while state.step < opts.steps:
-        rng = np.random.default_rng([opts.seed, state.step])  # batch choice is a function of the step: resumable
+
+    def step_loss(step: int) -> tuple[torch.Tensor, dict]:
+        rng = np.random.default_rng([opts.seed, step])  # batch choice is a function of the step: resumable
         idx = torch.from_numpy(rng.choice(s_count, opts.batch, replace=s_count < opts.batch))
         pick = torch.from_numpy(rng.integers(k_count, size=opts.batch))
         x_data = latents[idx, pick]  # [B, N, C]
@@ -278,36 +271,16 @@ def train_dit(
         cond = conditioner.encode_pixels(normalise(pixels))  # [B, L, D]
         drop = torch.rand(opts.batch, generator=generator) < opts.cond_dropout
         cond = torch.where(drop[:, None, None], torch.zeros_like(cond), cond)
-        lr = cosine_lr(state.step, opts.steps, opts.lr, opts.warmup)
-        set_lr(optimizer, lr)
-        loss = flow_loss(dit, cond, x_data, generator)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, opts.grad_clip)
-        optimizer.step()
-        state.step += 1
-        state.seconds = clock.tick()
-        window.append(loss.item())
-        if state.step % 25 == 0 or state.step == opts.steps:
-            rate = len(window) / max(time.perf_counter() - t_log, 1e-9)
-            state.log(loss=float(np.mean(window)), lr=lr)
-            log(f"step {state.step}/{opts.steps} loss {np.mean(window):.4f} lr {lr:.2e} {rate:.2f} it/s")
-            window, t_log = [], time.perf_counter()
-        last = state.step == opts.steps
-        if (opts.eval_every and state.step % opts.eval_every == 0) or last:
-            metrics = heldout_generation(dit, conditioner, vae, cache, data, scale, opts)
-            state.log(**{"heldout_" + k: v for k, v in metrics.items()})
-            log(
-                f"step {state.step} held-out flow loss {metrics['flow_loss']:.4f}, generated-shape IoU "
-                f"{metrics['gen_iou']:.4f} ({state.seconds / 60:.1f} min)"
-            )
-            clock.pause_until_now()
-        if clock.checkpoint_due() or last:
-            checkpoint_dit(run, vae, dit, conditioner, optimizer, generator, state, opts, scale)
-            clock.checkpointed()
-            clock.pause_until_now()
-            t_log = time.perf_counter()
-    return state
+        return flow_loss(dit, cond, x_data, generator), {}
+
+    def evaluate(last: bool) -> tuple[dict, str]:
+        metrics = heldout_generation(dit, conditioner, vae, cache, data, scale, opts)
+        return metrics, f"held-out flow loss {metrics['flow_loss']:.4f}, generated-shape IoU {metrics['gen_iou']:.4f}"
+
+    def checkpoint() -> None:
+        checkpoint_dit(run, vae, dit, conditioner, optimizer, generator, state, opts, scale)
+
+    return optimise(state, opts, params, optimizer, step_loss, evaluate, checkpoint, log)
 
 
 @torch.no_grad()

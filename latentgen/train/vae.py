@@ -15,7 +15,6 @@ Held-out IoU (uniform query points of shapes never trained on) is logged during 
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -30,19 +29,17 @@ from ..models.checkpoint import save_checkpoint
 from ..models.shapevae import ShapeVAE, ShapeVAEConfig
 from ..pointcloud import farthest_point_sampling
 from .common import (
-    Clock,
     LogFn,
     RunState,
     _silent,
-    cosine_lr,
     iou,
     load_optimizer,
+    open_run,
+    optimise,
     plot_curves,
-    read_state,
     save_optimizer,
     seed_everything,
     series,
-    set_lr,
     write_state,
 )
 
@@ -221,9 +218,7 @@ def train_vae(
     """Train (or, with resume, continue) a ShapeVAE; writes the run folder described in train/common.py."""
     data, run = Path(data), Path(run)
     torch.set_num_threads(opts.threads)
-    state = read_state(run, opts) if resume else None
-    if state is None and (run / "state.json").exists():
-        raise InputError(f"{run}: holds a training run already; pass --resume to continue it or use a new folder")
+    state = open_run(run, opts, resume)
     c = opts.model
     train = ShapeDataset(data, "train", c.pc_size, c.pc_sharpedge_size, opts.n_queries, images=False, seed=opts.seed)
     held = _UniformOnly(data, "heldout", c.pc_size, c.pc_sharpedge_size, None, images=False, seed=opts.seed + 1)
@@ -244,46 +239,22 @@ def train_vae(
     n_params = sum(p.numel() for p in vae.parameters())
     log(f"ShapeVAE {n_params / 1e6:.2f} M parameters; {len(train)} training / {len(held)} held-out shapes")
     vae.train()
-    clock = Clock(opts.checkpoint_seconds, state.seconds)
-    window: list[dict] = []
-    t_log = time.perf_counter()
-    while state.step < opts.steps:
-        epoch, idx = batch_indices(len(train), opts.batch, state.step, opts.seed)
+
+    def step_loss(step: int) -> tuple[torch.Tensor, dict]:
+        epoch, idx = batch_indices(len(train), opts.batch, step, opts.seed)
         train.set_epoch(epoch)
-        batch = jitter_scale(
-            collate([train[int(i)] for i in idx]), opts.scale_jitter, np.random.default_rng([opts.seed, state.step])
-        )
-        lr = cosine_lr(state.step, opts.steps, opts.lr, opts.warmup)
-        set_lr(optimizer, lr)
-        loss, parts = vae_loss(vae, batch, opts.kl_weight, generator, opts.sample_posterior, state.step)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(vae.parameters(), opts.grad_clip)
-        optimizer.step()
-        state.step += 1
-        state.seconds = clock.tick()
-        window.append({"loss": loss.item(), **parts})
-        if state.step % 25 == 0 or state.step == opts.steps:
-            row = {k: float(np.mean([w[k] for w in window])) for k in window[0]}
-            rate = len(window) / max(time.perf_counter() - t_log, 1e-9)
-            state.log(**row, lr=lr)
-            log(
-                f"step {state.step}/{opts.steps} loss {row['loss']:.4f} occ {row['occ']:.4f} kl {row['kl']:.2f} "
-                f"lr {lr:.2e} {rate:.2f} it/s"
-            )
-            window, t_log = [], time.perf_counter()
-        last = state.step == opts.steps
-        if (opts.eval_every and state.step % opts.eval_every == 0) or last:
-            metrics = heldout_iou(vae, held, 0 if last else opts.eval_shapes)
-            state.log(**{"heldout_" + k: v for k, v in metrics.items()})
-            log(f"step {state.step} held-out IoU {metrics['iou']:.4f} ({state.seconds / 60:.1f} min)")
-            clock.pause_until_now()
-        if clock.checkpoint_due() or last:
-            checkpoint_vae(run, vae, optimizer, generator, state, opts)
-            clock.checkpointed()
-            clock.pause_until_now()
-            t_log = time.perf_counter()
-    return state
+        batch = collate([train[int(i)] for i in idx])
+        batch = jitter_scale(batch, opts.scale_jitter, np.random.default_rng([opts.seed, step]))
+        return vae_loss(vae, batch, opts.kl_weight, generator, opts.sample_posterior, step)
+
+    def evaluate(last: bool) -> tuple[dict, str]:
+        metrics = heldout_iou(vae, held, 0 if last else opts.eval_shapes)
+        return metrics, f"held-out IoU {metrics['iou']:.4f}"
+
+    def checkpoint() -> None:
+        checkpoint_vae(run, vae, optimizer, generator, state, opts)
+
+    return optimise(state, opts, list(vae.parameters()), optimizer, step_loss, evaluate, checkpoint, log)
 
 
 def checkpoint_vae(
