@@ -17,6 +17,7 @@ replaced by zeros, the unconditional embedding classifier-free guidance uses at 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -82,7 +83,7 @@ PIPELINE_FILE = "pipeline.json"  # sampling defaults of a weights root in our la
 class DiTTrainOptions:
     dit: DiTConfig = field(default_factory=lambda: TINY_DIT)
     conditioner: ConditionerConfig = field(default_factory=lambda: TINY_CONDITIONER)
-    steps: int = 1200
+    steps: int = 3500
     batch: int = 16
     lr: float = 5e-4
     warmup: int = 200
@@ -94,10 +95,10 @@ class DiTTrainOptions:
     seed: int = 0
     sample_steps: int = 25  # inference defaults stored with the weights
     guidance: float = 3.0
-    eval_every: int = 300
+    eval_every: int = 500
     eval_shapes: int = 21
     checkpoint_seconds: float = 120.0
-    threads: int = 1
+    threads: int = field(default_factory=lambda: os.cpu_count() or 1)  # on a busy machine, 1 is much faster
 
     def __post_init__(self) -> None:
         if min(self.steps, self.batch, self.encodings, self.threads, self.sample_steps) < 1 or self.lr <= 0:

@@ -64,7 +64,7 @@ TINY_VAE = ShapeVAEConfig(
 @dataclass(frozen=True)
 class VAETrainOptions:
     model: ShapeVAEConfig = field(default_factory=lambda: TINY_VAE)
-    steps: int = 7000
+    steps: int = 5500
     batch: int = 8
     lr: float = 1e-3
     warmup: int = 300
