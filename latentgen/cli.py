@@ -240,6 +240,16 @@ def image2mesh_cmd(
         bool,
         typer.Option("--smoke", help="Smoke test for CI: tiny settings (4 steps, 64^3, 256 px) that run in seconds."),
     ] = False,
+    paint_backend: Annotated[
+        str, typer.Option("--paint-backend", help="projection (no weights) or hunyuan (Hunyuan3D-Paint).")
+    ] = "projection",
+    paint_weights: Annotated[
+        Path | None,
+        typer.Option(
+            "--paint-weights",
+            help="hunyuan: folder holding hunyuan3d-paint-v2-0/ and hunyuan3d-delight-v2-0/ (default: --weights).",
+        ),
+    ] = None,
     weights: WeightsOpt = None,
     variant: VariantOpt = None,
     dtype: DtypeOpt = "auto",
@@ -279,7 +289,13 @@ def image2mesh_cmd(
             mask=mask,
         )
         rt = pick_runtime(STATE.device, dtype)
-        models = load_models(_weights(weights), rt, variant)
+        painter = "projection" if no_texture else paint_backend
+        if painter == "hunyuan":
+            smoke_steps = 4 if smoke else 30
+            painter = _painter(
+                "hunyuan", paint_weights or weights, smoke_steps, 2.0, seed, "canonical", False, False, dtype
+            )
+        models = load_models(_weights(weights), rt, variant, painter=painter)
     settings = dict(
         steps=steps or models.shape.default_steps(),
         guidance=guidance,
@@ -294,6 +310,7 @@ def image2mesh_cmd(
         dtype=str(rt.dtype).replace("torch.", ""),
         variant=variant,
         smoke=smoke,
+        paint_backend=paint_backend,
     )
     signal.signal(signal.SIGTERM, _interrupt)
 
@@ -531,13 +548,39 @@ def generate_shape_cmd(
 
 
 # ---- paint / bake ---------------------------------------------------------------------------------------
+def _painter(backend: str, weights, steps, guidance, seed, views, no_delight, offload, dtype):
+    """The paint backend by name; hunyuan is built here, with its weights and options, once."""
+    if backend != "hunyuan":
+        return backend
+    from .paint import get_backend
+    from .paint_hunyuan import HunyuanOptions, parse_views
+    from .runtime import pick_runtime
+
+    options = HunyuanOptions(
+        steps=steps, guidance=guidance, seed=seed, views=parse_views(views), delight=not no_delight, offload=offload
+    )
+    if weights is None:
+        from .errors import ConfigError
+
+        raise ConfigError(
+            "--backend hunyuan needs --weights ROOT holding hunyuan3d-paint-v2-0/ and "
+            "hunyuan3d-delight-v2-0/ (from tencent/Hunyuan3D-2)"
+        )
+    return get_backend("hunyuan", weights=weights, options=options, runtime=pick_runtime(STATE.device, dtype))
+
+
 @app.command("paint")
 def paint_cmd(
     mesh: Annotated[Path, typer.Argument(help="Mesh to paint (e.g. from generate-shape).", show_default=False)],
     image: Annotated[Path, typer.Argument(help="The picture the mesh was made from.", show_default=False)],
     output: Annotated[Path, typer.Option("--output", "-o", help="View-set folder to write.")] = Path("views"),
     backend: Annotated[
-        str, typer.Option("--backend", help="projection: the picture is the front view; other views are baked by fill.")
+        str,
+        typer.Option(
+            "--backend",
+            help="projection: the picture is the front view; other views are baked by fill. "
+            "hunyuan: Hunyuan3D-Paint multi-view diffusion (needs --weights).",
+        ),
     ] = "projection",
     mirror: Annotated[
         bool, typer.Option("--mirror", help="Use the mirrored picture as the back view (roughly symmetric objects).")
@@ -549,9 +592,36 @@ def paint_cmd(
     mask: MaskOpt = "auto",
     rembg: Annotated[bool, typer.Option("--rembg", help="Shorthand for --mask rembg.")] = False,
     rasterizer: RasterizerOpt = "auto",
+    weights: Annotated[
+        Path | None,
+        typer.Option(
+            "--weights",
+            help="hunyuan: folder holding hunyuan3d-paint-v2-0/ and hunyuan3d-delight-v2-0/ (tencent/Hunyuan3D-2 "
+            "layout).",
+        ),
+    ] = None,
+    steps: Annotated[int, typer.Option("--steps", help="hunyuan: denoising steps.")] = 30,
+    guidance: Annotated[
+        float, typer.Option("--guidance", help="hunyuan: classifier-free guidance scale (1 = off).")
+    ] = 2.0,
+    seed: Annotated[int, typer.Option("--seed", help="hunyuan: noise seed.")] = 0,
+    views_opt: Annotated[
+        str,
+        typer.Option(
+            "--views", help="hunyuan: canonical, or AZ:EL[:WEIGHT],... in degrees; elevations -20, 0, 20, -90, 90."
+        ),
+    ] = "canonical",
+    no_delight: Annotated[
+        bool, typer.Option("--no-delight", help="hunyuan: keep the picture's lighting (skip the delight model).")
+    ] = False,
+    offload: Annotated[
+        bool,
+        typer.Option("--offload", help="hunyuan: each model on the GPU only while it runs (less GPU memory, slower)."),
+    ] = False,
+    dtype: DtypeOpt = "auto",
 ) -> None:
     """Make the view set that `bake` turns into a texture: the picture as the front view plus normal and
-    position maps of the six canonical views.
+    position maps of the six canonical views (projection), or six views painted by Hunyuan3D-Paint (hunyuan).
 
     Example: latentgen paint shape.glb photo.png -o views
     """
@@ -570,8 +640,9 @@ def paint_cmd(
         check_input_file(image, "image")
         prep = prepare_image(image, "rembg" if rembg else mask)
         rast = get_rasterizer(rasterizer, device=STATE.device)
+        painter = _painter(backend, weights, steps, guidance, seed, views_opt, no_delight, offload, dtype)
         with out.progress(mesh.name) as progress:
-            views = paint(m, prep, opts, backend, progress, rasterizer=rast)
+            views = paint(m, prep, opts, painter, progress, rasterizer=rast)
         save_viewset(views, output)
     overlap = views.meta.get("input_silhouette_iou")
     note = f"; silhouette overlap {overlap:.2f}" if isinstance(overlap, float) else ""

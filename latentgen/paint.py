@@ -110,19 +110,26 @@ def _mirrored(request: PaintRequest, weight: float) -> View:
     return View(cam, color, normal, position, weight=weight, name="back_mirrored")
 
 
-BACKENDS: dict[str, Callable[[], PaintBackend]] = {"projection": ProjectionBackend}
+def _hunyuan(**settings) -> PaintBackend:
+    from .paint_hunyuan import HunyuanBackend  # diffusers is imported only when this backend is asked for
+
+    return HunyuanBackend(**settings)
 
 
-def register_backend(name: str, factory: Callable[[], PaintBackend]) -> None:
+BACKENDS: dict[str, Callable[..., PaintBackend]] = {"projection": ProjectionBackend, "hunyuan": _hunyuan}
+
+
+def register_backend(name: str, factory: Callable[..., PaintBackend]) -> None:
     """Make `paint(..., backend=name)` build its backend with `factory()` (e.g. loading weights)."""
     BACKENDS[name] = factory
 
 
-def get_backend(backend: str | PaintBackend) -> PaintBackend:
+def get_backend(backend: str | PaintBackend, **settings) -> PaintBackend:
+    """A registered backend by name, built with `settings` (e.g. hunyuan: weights=, options=, runtime=)."""
     if isinstance(backend, str):
         if backend not in BACKENDS:
             raise InputError(f"--backend {backend}: choose one of {', '.join(sorted(BACKENDS))}")
-        return BACKENDS[backend]()
+        return BACKENDS[backend](**settings)
     if not isinstance(backend, PaintBackend):
         raise TypeError(f"not a paint backend: {backend!r}")
     return backend

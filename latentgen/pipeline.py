@@ -21,7 +21,7 @@ from .encode import DecodeOptions, decode
 from .export import ExportOptions, prepare
 from .image import PreparedImage, prepare_image
 from .meshops import CleanupOptions
-from .paint import PaintOptions, paint
+from .paint import PaintBackend, PaintOptions, get_backend, paint
 from .render import Rasterizer, get_rasterizer
 from .runtime import Runtime
 from .shape import ShapeModels, ShapeOptions, generate_shape, load_shape_models
@@ -39,7 +39,6 @@ class Image2MeshOptions:
     decode: DecodeOptions = field(default_factory=DecodeOptions)
     faces: int | None = 40_000  # face budget of the shape (and of the baked mesh)
     texture: bool = True  # paint + bake; False stops at the untextured shape
-    paint_backend: str = "projection"
     paint: PaintOptions = field(default_factory=PaintOptions)
     bake: BakeOptions = field(default_factory=BakeOptions)
     mask: str = "auto"  # foreground method for pictures without alpha (image.foreground_mask)
@@ -50,6 +49,7 @@ class PipelineModels:
     shape: ShapeModels
     rasterizer: Rasterizer
     weights: str  # where the weights came from, for run.json
+    painter: PaintBackend  # built once per batch (the hunyuan backend holds its weights)
 
 
 @dataclass(eq=False)
@@ -62,10 +62,16 @@ class Image2MeshResult:
     seconds: dict[str, float]
 
 
-def load_models(weights: Path, rt: Runtime, variant: str | None = None, rasterizer: str = "auto") -> PipelineModels:
-    return PipelineModels(
-        load_shape_models(weights, rt, variant), get_rasterizer(rasterizer, device=rt.device), str(weights)
-    )
+def load_models(
+    weights: Path,
+    rt: Runtime,
+    variant: str | None = None,
+    rasterizer: str = "auto",
+    painter: PaintBackend | str = "projection",
+) -> PipelineModels:
+    """Everything image2mesh needs, loaded once for a whole batch (painter: a name, or a built backend)."""
+    shape = load_shape_models(weights, rt, variant)
+    return PipelineModels(shape, get_rasterizer(rasterizer, device=rt.device), str(weights), get_backend(painter))
 
 
 def shape_postprocess(mesh: trimesh.Trimesh, faces: int | None) -> trimesh.Trimesh:
@@ -103,6 +109,6 @@ def image2mesh(
     views = textured = None
     if opts.texture:
         r = models.rasterizer
-        views = timed("paint", lambda: paint(shape, prep, opts.paint, opts.paint_backend, progress, rasterizer=r))
+        views = timed("paint", lambda: paint(shape, prep, opts.paint, models.painter, progress, rasterizer=r))
         textured = timed("bake", lambda: bake(shape, views, opts.bake, progress, rasterizer=r))
     return Image2MeshResult(prep, latent, shape, views, textured, seconds)
