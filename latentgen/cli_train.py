@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from .cli import STATE, app, user_errors
+from .errors import EXIT_BATCH_FAILED
 
 train_app = typer.Typer(
     no_args_is_help=True,
@@ -63,9 +64,17 @@ def data_cmd(
     families: Annotated[
         list[str] | None, typer.Option("--family", help="Procedural families to include (repeat; default: all).")
     ] = None,
+    heldout_fraction: Annotated[
+        float, typer.Option("--heldout-fraction", help="--meshes: share of each family held out for evaluation.")
+    ] = 0.1,
+    up_axis: Annotated[
+        str, typer.Option("--up-axis", help="--meshes: y (glTF, most OBJ) or z (Blender, CAD, STL files).")
+    ] = "y",
     workers: Annotated[int, typer.Option("--workers", help="Processes.", min=1)] = os.cpu_count() or 1,
 ) -> None:
     """Build a training dataset: surface samples, labelled occupancy queries and conditioning pictures per shape.
+
+    With --meshes, a file that cannot be used is reported and skipped (exit 1 at the end); the rest is built.
 
     Example: latentgen train data out/train/data --per-family 2 --heldout 1 --family mug --family ring
     """
@@ -75,9 +84,17 @@ def data_cmd(
     with user_errors(input=str(meshes or output)):
         with out.progress(output.name) as progress:
             if meshes is not None:
-                from .data.meshes import build_mesh_dataset
+                from .data.meshes import MeshDatasetConfig, build_mesh_dataset
 
-                index = build_mesh_dataset(meshes, output, workers=workers, progress=progress)
+                config = MeshDatasetConfig(heldout_fraction=heldout_fraction, up_axis=up_axis)
+                index = build_mesh_dataset(
+                    meshes,
+                    output,
+                    config,
+                    workers=workers,
+                    progress=progress,
+                    skipped=lambda source, reason: out.error(f"skipped {source}: {reason}", 1, input=str(source)),
+                )
             else:
                 from .data import build_dataset
 
@@ -90,7 +107,15 @@ def data_cmd(
                 index = build_dataset(output, config, workers=workers, progress=progress)
     n = len(index["items"])
     held = sum(it["split"] == "heldout" for it in index["items"])
-    out.result(f"wrote {output} ({n - held} training + {held} held-out shapes)", output=str(output), shapes=n)
+    bad = index.get("skipped", [])
+    out.result(
+        f"wrote {output} ({n - held} training + {held} held-out shapes" + (f", {len(bad)} skipped)" if bad else ")"),
+        output=str(output),
+        shapes=n,
+        skipped=len(bad),
+    )
+    if bad:
+        raise typer.Exit(EXIT_BATCH_FAILED)
 
 
 @train_app.command("vae")

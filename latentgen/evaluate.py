@@ -87,27 +87,39 @@ def volume_iou(
     return iou(volume.grid.numpy().ravel() > 0, inside)
 
 
-def procedural_vae_rows(vae: ShapeVAE, data: Path, opts: EvalOptions, progress: ProgressFn = _quiet) -> list[dict]:
-    """Volume IoU of every held-out procedural shape (exact SDF truth)."""
-    from .data.dataset import DatasetConfig, Item, _stream, load_index
+def _truth(data: Path, index: dict, item: dict) -> Callable[[np.ndarray], np.ndarray]:
+    """xyz [n, 3] -> inside [n] bool of a held-out item: the exact SDF of a procedural shape, or the source
+    mesh's inside test (generalised winding number) for a dataset built from meshes."""
+    if "meshes" in index:
+        from .data.meshes import item_sdf
+
+        return item_sdf(data, item).contains
+    from .data.dataset import DatasetConfig, Item, _stream
     from .data.shapes import make_shape
 
-    index = load_index(data)
     config = DatasetConfig.from_dict(index["config"])
+    pose_rng = _stream(Item("heldout", item["family"], item["seed"]), 0)
+    yaw = pose_rng.uniform(-config.max_object_yaw_deg, config.max_object_yaw_deg)
+    tilt = pose_rng.uniform(-config.max_object_tilt_deg, config.max_object_tilt_deg)
+    shape = make_shape(item["family"], item["seed"], yaw_deg=yaw, tilt_deg=tilt)
+    return lambda xyz: shape.sdf(xyz.astype(np.float64)) < 0
+
+
+def procedural_vae_rows(vae: ShapeVAE, data: Path, opts: EvalOptions, progress: ProgressFn = _quiet) -> list[dict]:
+    """Volume IoU of every held-out shape of a dataset folder (procedural: exact SDF truth; meshes: winding number)."""
+    from .data.dataset import load_index
+
+    index = load_index(data)
     items = _pick(index, opts.per_family)
     grid = grid_points(opts.resolution, 1.01)
     rng = np.random.default_rng(opts.seed)
     c = vae.config
     rows = []
     for n, it in enumerate(items):
-        pose_rng = _stream(Item("heldout", it["family"], it["seed"]), 0)
-        yaw = pose_rng.uniform(-config.max_object_yaw_deg, config.max_object_yaw_deg)
-        tilt = pose_rng.uniform(-config.max_object_tilt_deg, config.max_object_tilt_deg)
-        shape = make_shape(it["family"], it["seed"], yaw_deg=yaw, tilt_deg=tilt)
         with np.load(Path(data) / it["npz"]) as z:
             surface, sharp = z["surface"], z["sharp"]
         surface, sharp = _take(surface, c.pc_size, rng), _take(sharp, c.pc_sharpedge_size, rng)
-        inside = shape.sdf(grid.astype(np.float64)) < 0
+        inside = _truth(Path(data), index, it)(grid)
         score = volume_iou(vae, surface, sharp, inside, opts.resolution)
         rows.append({"name": it["name"], "family": it["family"], "iou": score})
         progress("vae held-out shapes", (n + 1) / len(items))

@@ -143,6 +143,42 @@ def render_shape(
     The camera's size is the output size; rendering happens at `supersample` times it. color_map: optional function
     from colours [N, 3] to colours [N, 3] (e.g. a jittered palette). Background: alpha 0 (RGB white).
     """
+    vcol = shape.color(vertices)  # [V, 3] sRGB
+    if color_map is not None:
+        vcol = color_map(vcol)
+    # triangles whose corners disagree are crossed by a part or paint boundary: colour those pixels exactly
+    corner = vcol[faces]
+    mixed_face = np.abs(corner - corner[:, :1]).max(axis=(1, 2)) > 1e-6
+
+    def pixel_colors(fid: np.ndarray, bary: np.ndarray) -> np.ndarray:
+        pos = np.einsum("pk,pkc->pc", bary.astype(np.float64), vertices[faces[fid]])
+        c = shape.color(pos)
+        return color_map(c) if color_map is not None else c
+
+    return render_lit(
+        vertices, faces, normals, vcol, camera, lighting, supersample, mixed_face, pixel_colors, rasterizer
+    )
+
+
+def render_lit(
+    vertices: np.ndarray,
+    faces: np.ndarray,
+    normals: np.ndarray,
+    vertex_colors: np.ndarray,
+    camera: Camera,
+    lighting: Lighting = Lighting(),
+    supersample: int = 2,
+    exact_faces: np.ndarray | None = None,
+    pixel_colors=None,
+    rasterizer: Rasterizer | None = None,
+) -> np.ndarray:
+    """RGBA uint8 [H, W, 4] of a coloured mesh, lit by `lighting`, anti-aliased, on a transparent background.
+
+    vertices [V, 3], faces [F, 3], unit normals [V, 3], vertex_colors [V, 3] sRGB in [0, 1], interpolated over each
+    face. Faces flagged in exact_faces [F] (bool) take their colour per pixel instead: pixel_colors(face ids [P],
+    barycentrics [P, 3]) -> sRGB [P, 3] (part boundaries, textures). The camera's size is the output size; rendering
+    happens at `supersample` times it. Background: alpha 0 (RGB white).
+    """
     ss = max(1, int(supersample))
     cam = Camera(
         camera.c2w,
@@ -167,27 +203,20 @@ def render_shape(
     c0, c1 = cols[0] // ss * ss, (cols[-1] // ss + 1) * ss
     face_id = np.ascontiguousarray(frags.face_id[r0:r1, c0:c1])
     bary = np.ascontiguousarray(frags.bary[r0:r1, c0:c1], dtype=np.float32)
-    vcol = shape.color(vertices)  # [V, 3] sRGB
-    if color_map is not None:
-        vcol = color_map(vcol)
-    # triangles whose corners disagree are crossed by a part or paint boundary: colour those pixels exactly
-    corner = vcol[faces]
-    mixed_face = np.abs(corner - corner[:, :1]).max(axis=(1, 2)) > 1e-6
-    pix_color = np.zeros(face_id.shape + (3,), np.float32)  # linear RGB, only read on mixed faces
-    mixed = (face_id >= 0) & mixed_face[np.maximum(face_id, 0)]
-    if mixed.any():
-        fid = face_id[mixed]
-        pos = np.einsum("pk,pkc->pc", bary[mixed].astype(np.float64), vertices[faces[fid]])
-        c = shape.color(pos)
-        pix_color[mixed] = srgb_to_linear(color_map(c) if color_map is not None else c)
+    if exact_faces is None:
+        exact_faces = np.zeros(len(faces), bool)
+    pix_color = np.zeros(face_id.shape + (3,), np.float32)  # linear RGB, only read on exact faces
+    exact = (face_id >= 0) & exact_faces[np.maximum(face_id, 0)]
+    if exact.any():
+        pix_color[exact] = srgb_to_linear(pixel_colors(face_id[exact], bary[exact]))
     light = _light_params(cam, lighting)
     rgb, alpha = _shade_pixels(
         face_id,
         bary,
         np.ascontiguousarray(faces, np.int64),
         np.ascontiguousarray(normals, np.float32),
-        srgb_to_linear(vcol),
-        mixed_face,
+        srgb_to_linear(np.asarray(vertex_colors)),
+        np.ascontiguousarray(exact_faces, np.bool_),
         pix_color,
         light,
         ss,
