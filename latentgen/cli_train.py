@@ -140,7 +140,6 @@ def vae_cmd(
 
     Example: latentgen train vae out/train/data -o out/train/vae --resume
     """
-    import torch
 
     from .train.vae import VAETrainOptions, train_vae
 
@@ -160,7 +159,6 @@ def vae_cmd(
             seed=seed,
             threads=_set_threads(threads),
         )
-        torch.set_num_threads(opts.threads)
         state = train_vae(data, output, opts, resume, log=_log)
     iou = next((r["heldout_iou"] for r in reversed(state.history) if "heldout_iou" in r), None)
     STATE.out.result(
@@ -191,7 +189,6 @@ def dit_cmd(
 
     Example: latentgen train dit out/train/data --vae out/train/vae/model -o out/train/dit --resume
     """
-    import torch
 
     from .train.dit import DiTTrainOptions, export_weights, train_dit
 
@@ -204,7 +201,6 @@ def dit_cmd(
             seed=seed,
             threads=_set_threads(threads),
         )
-        torch.set_num_threads(opts.threads)
         state = train_dit(data, vae, output, opts, resume, log=_log)
         if export is not None:
             export_weights(output, export)

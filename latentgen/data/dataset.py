@@ -71,13 +71,19 @@ class DatasetConfig:
         if unknown := raw.keys() - known:
             raise ConfigError(f"dataset config: unknown keys {sorted(unknown)}")
         raw["families"] = tuple(raw.get("families", cls.families))
-        if "sample" in raw:
-            s = dict(raw["sample"])
-            s["near_sigmas"] = tuple(s.get("near_sigmas", SampleConfig.near_sigmas))
-            raw["sample"] = SampleConfig(**s)
-        if "render" in raw:
-            raw["render"] = RenderConfig(**raw["render"])
-        return cls(**raw)
+        return cls(**parse_sample_render(raw))
+
+
+def parse_sample_render(raw: dict) -> dict:
+    """A config dict with its "sample" / "render" sub-dicts (as JSON stores them) turned into their dataclasses."""
+    raw = dict(raw)
+    if "sample" in raw:
+        s = dict(raw["sample"])
+        s["near_sigmas"] = tuple(s.get("near_sigmas", SampleConfig.near_sigmas))
+        raw["sample"] = SampleConfig(**s)
+    if "render" in raw:
+        raw["render"] = RenderConfig(**raw["render"])
+    return raw
 
 
 @dataclass(frozen=True)

@@ -67,7 +67,7 @@ from ..render import Fragments
 from ..render.base import Rasterizer
 from ..render.shading import corner_normals, surface_color
 from ..views import input_camera as fit_input_camera
-from .dataset import DATA_FORMAT, load_index
+from .dataset import DATA_FORMAT, load_index, parse_sample_render
 from .mesh_sdf import MeshSDF
 from .render import RenderConfig, input_camera, random_lighting, render_lit
 from .sampling import SampleConfig, query_samples
@@ -112,13 +112,7 @@ class MeshDatasetConfig:
         raw = dict(raw)
         if unknown := raw.keys() - {f.name for f in fields(cls)}:
             raise ConfigError(f"mesh dataset config: unknown keys {sorted(unknown)}")
-        if "sample" in raw:
-            s = dict(raw["sample"])
-            s["near_sigmas"] = tuple(s.get("near_sigmas", SampleConfig.near_sigmas))
-            raw["sample"] = SampleConfig(**s)
-        if "render" in raw:
-            raw["render"] = RenderConfig(**raw["render"])
-        return cls(**raw)
+        return cls(**parse_sample_render(raw))
 
 
 @dataclass(frozen=True)
