@@ -227,7 +227,7 @@ def image2mesh_cmd(
         float | None, typer.Option("--guidance", help="Classifier-free guidance scale (default: the model's).")
     ] = None,
     seed: SeedOpt = 1234,
-    resolution: ResolutionOpt = 256,
+    resolution: ModelResolutionOpt = None,
     faces: Annotated[int, typer.Option("--faces", help="Face budget of the asset.")] = 40000,
     texture_size: Annotated[int, typer.Option("--texture-size", help="Texture side in texels.")] = 2048,
     no_texture: Annotated[bool, typer.Option("--no-texture", help="Stop after the shape (no paint, no bake).")] = False,
@@ -273,12 +273,21 @@ def image2mesh_cmd(
 
     out = STATE.out
     if smoke:
-        steps, resolution = steps or 4, min(resolution, 64)
+        steps, resolution = steps or 4, min(resolution or 64, 64)
         texture_size, faces = min(texture_size, 256), min(faces, 5000)
     with user_errors():
         if fmt not in ("glb", "obj"):
             raise InputError(f"--format {fmt}: choose glb or obj")
         files = expand_inputs(inputs)
+        rt = pick_runtime(STATE.device, dtype)
+        painter = "projection" if no_texture else paint_backend
+        if painter == "hunyuan":
+            smoke_steps = 4 if smoke else 30
+            painter = _painter(
+                "hunyuan", paint_weights or weights, smoke_steps, 2.0, seed, "canonical", False, False, dtype
+            )
+        models = load_models(_weights(weights), rt, variant, painter=painter)
+        resolution = resolution or models.shape.default_resolution()
         opts = Image2MeshOptions(
             shape=ShapeOptions(steps=steps, guidance=guidance, seed=seed),
             decode=DecodeOptions(resolution=resolution),
@@ -288,14 +297,6 @@ def image2mesh_cmd(
             bake=BakeOptions(texture_size=texture_size, faces=faces),
             mask=mask,
         )
-        rt = pick_runtime(STATE.device, dtype)
-        painter = "projection" if no_texture else paint_backend
-        if painter == "hunyuan":
-            smoke_steps = 4 if smoke else 30
-            painter = _painter(
-                "hunyuan", paint_weights or weights, smoke_steps, 2.0, seed, "canonical", False, False, dtype
-            )
-        models = load_models(_weights(weights), rt, variant, painter=painter)
     settings = dict(
         steps=steps or models.shape.default_steps(),
         guidance=guidance,
@@ -349,6 +350,13 @@ VariantOpt = Annotated[
 DtypeOpt = Annotated[str, typer.Option("--dtype", help="auto (fp16 on CUDA, fp32 on CPU), fp32, bf16 or fp16.")]
 ResolutionOpt = Annotated[
     int, typer.Option("--resolution", help="Marching-cubes grid cells per axis (reference: 256 standard, 384 high).")
+]
+ModelResolutionOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--resolution",
+        help="Marching-cubes grid cells per axis (default: the model's; 256 for Hunyuan3D-2, whose 384 is 'high').",
+    ),
 ]
 SeedOpt = Annotated[
     int, typer.Option("--seed", help="Random seed; the same seed on the same device repeats the output.")
@@ -494,7 +502,7 @@ def generate_shape_cmd(
         typer.Option("--guidance", help="Classifier-free guidance scale (default: the model's; 5.0 for Hunyuan3D-2)."),
     ] = None,
     seed: SeedOpt = 1234,
-    resolution: ResolutionOpt = 256,
+    resolution: ModelResolutionOpt = None,
     faces: Annotated[int | None, typer.Option("--faces", help="Face budget of the output mesh.")] = 40000,
     mask: MaskOpt = "auto",
     rembg: Annotated[bool, typer.Option("--rembg", help="Shorthand for --mask rembg.")] = False,
@@ -527,10 +535,10 @@ def generate_shape_cmd(
         check_output_path(output)
         check_input_file(image, "image")
         opts = ShapeOptions(steps=steps, guidance=guidance, seed=seed)
-        decode_opts = DecodeOptions(resolution=resolution)
         export_opts = _shape_export(faces)
         rt = pick_runtime(STATE.device, dtype)
         models = load_shape_models(_weights(weights), rt, variant)
+        decode_opts = DecodeOptions(resolution=resolution or models.default_resolution())
         prep = prepare_image(image, "rembg" if rembg else mask, models.image_size, models.border_ratio)
         with out.progress(image.name) as progress:
             latent = generate_shape(prep, models, opts, progress)

@@ -36,7 +36,7 @@ def _quiet(phase: str, done: float) -> None: ...
 @dataclass(frozen=True)
 class Image2MeshOptions:
     shape: ShapeOptions = field(default_factory=ShapeOptions)
-    decode: DecodeOptions = field(default_factory=DecodeOptions)
+    decode: DecodeOptions | None = None  # None: DecodeOptions at the weights' default resolution
     faces: int | None = 40_000  # face budget of the shape (and of the baked mesh)
     texture: bool = True  # paint + bake; False stops at the untextured shape
     paint: PaintOptions = field(default_factory=PaintOptions)
@@ -105,7 +105,8 @@ def image2mesh(
         else timed("prepare", lambda: prepare_image(image, opts.mask, sm.image_size, sm.border_ratio))
     )
     latent = timed("generate", lambda: generate_shape(prep, sm, opts.shape, progress))
-    shape = timed("decode", lambda: shape_postprocess(decode(latent, sm.vae, opts.decode, progress), opts.faces))
+    decode_opts = opts.decode or DecodeOptions(resolution=sm.default_resolution())
+    shape = timed("decode", lambda: shape_postprocess(decode(latent, sm.vae, decode_opts, progress), opts.faces))
     views = textured = None
     if opts.texture:
         r = models.rasterizer

@@ -73,6 +73,7 @@ class ShapeModels:
     border_ratio: float = 0.15
     steps: int | None = None  # sampling defaults stored with the weights (our layout); None: the reference's
     guidance: float | None = None
+    resolution: int | None = None  # decoding grid default stored with the weights; None: the reference's 256
 
     @property
     def latent_shape(self) -> tuple[int, int]:
@@ -84,6 +85,10 @@ class ShapeModels:
 
     def default_guidance(self) -> float:
         return DEFAULT_GUIDANCE if self.guidance is None else self.guidance
+
+    def default_resolution(self) -> int:
+        """Marching-cubes grid for this model: a small model's surfaces need no 256^3 grid (and it costs time)."""
+        return self.resolution or DEFAULT_RESOLUTION
 
 
 # ---------------------------------------------------------------------------------------------- loading
@@ -161,6 +166,7 @@ def load_shape_models(weights: Path, rt: Runtime, variant: str | None = None) ->
 
 
 PIPELINE_FILE = "pipeline.json"
+DEFAULT_RESOLUTION = 256  # the reference pipeline's "standard" octree resolution
 
 
 def load_own_shape_models(root: Path, rt: Runtime) -> ShapeModels:
@@ -201,6 +207,7 @@ def load_own_shape_models(root: Path, rt: Runtime) -> ShapeModels:
         border_ratio=float(pipeline.get("border_ratio", 0.15)),
         steps=pipeline.get("steps"),
         guidance=pipeline.get("guidance"),
+        resolution=pipeline.get("resolution"),
     )
 
 
