@@ -1,6 +1,6 @@
 """Benchmark image2mesh: per-stage seconds and peak RSS for one picture and for a batch, models loaded once.
 
-    python bench/image2mesh.py [--weights DIR] [--batch 10] [--smoke]
+    python bench/image2mesh.py [--weights DIR] [--batch 10] [--smoke] [--pictures DIR]
 
 Without --weights it uses the default weights (weights/tiny when shipped). The batch repeats the example
 pictures; RSS is sampled after every input, so growth over a long batch shows (use --batch 50 for that check).
@@ -40,6 +40,7 @@ def main() -> None:
     ap.add_argument("--weights", type=Path, default=None)
     ap.add_argument("--batch", type=int, default=10)
     ap.add_argument("--smoke", action="store_true", help="tiny settings (4 steps, 64^3, 256 px texture)")
+    ap.add_argument("--pictures", type=Path, default=EXAMPLES, help="folder of pictures the batch cycles through")
     args = ap.parse_args()
     weights = args.weights or default_weights()
     t = time.perf_counter()
@@ -51,7 +52,7 @@ def main() -> None:
             shape=ShapeOptions(steps=4), decode=DecodeOptions(resolution=64), faces=5000,
             paint=PaintOptions(view_size=256), bake=BakeOptions(texture_size=256, faces=5000),
         )  # fmt: skip
-    pictures = sorted(EXAMPLES.glob("*.png"))
+    pictures = sorted(p for p in args.pictures.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp"))
     per_stage: dict[str, list[float]] = {}
     totals, rss = [], []
     with tempfile.TemporaryDirectory() as tmp:
