@@ -44,6 +44,8 @@ weights: install
 	$(BIN)/latentgen train data out/train/data --workers 2
 	$(BIN)/latentgen train vae out/train/data -o out/train/vae --resume
 	$(BIN)/latentgen train dit out/train/data --vae out/train/vae/model -o out/train/dit --resume --export weights/tiny
+	cp out/train/vae/curve.png weights/tiny/vae_curve.png
+	cp out/train/dit/curve.png weights/tiny/dit_curve.png
 
 clean:
 	rm -rf out .pytest_cache

@@ -181,7 +181,7 @@ def load_own_shape_models(root: Path, rt: Runtime) -> ShapeModels:
         raise WeightsError(f"{root}: no {PIPELINE_FILE} (sampler settings) next to dit/") from e
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ConfigError(f"{source}: unreadable ({e})") from e
-    if unknown := set(pipeline) - {"scheduler", "steps", "guidance", "image_size", "border_ratio"}:
+    if unknown := set(pipeline) - {"scheduler", "steps", "guidance", "resolution", "image_size", "border_ratio"}:
         raise ConfigError(f"{source}: unknown keys {sorted(unknown)}")
     sched = config_from_dict(SchedulerConfig, pipeline.get("scheduler", {}), f"{source} scheduler")
     dit_ckpt = resolve_checkpoint(root, "model")
