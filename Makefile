@@ -31,8 +31,16 @@ demo: install
 	$(BIN)/latentgen image2mesh examples/images/chair.png -o out/demo --resolution 128 --texture-size 1024
 	@echo "demo: textured asset out/demo/chair/chair.glb, preview out/demo/chair/preview.png"
 
+# The quick benchmarks (~10 min on 2 cores). Longer ones: bench/dit.py --config mini,v2-0, bench/load.py,
+# bench/paint.py --full, bench/quality.py, bench/data_gen.py (see README, Benchmarks).
 bench: install
 	$(BIN)/python bench/mesh_ops.py
+	$(BIN)/python bench/raster.py
+	$(BIN)/python bench/bake.py
+	$(BIN)/python bench/decode.py --resolutions 128 256
+	$(BIN)/python bench/dit.py
+	$(BIN)/python bench/paint.py
+	$(BIN)/python bench/image2mesh.py --batch 5
 
 lint: install
 	$(BIN)/ruff check latentgen tests bench

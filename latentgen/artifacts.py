@@ -9,6 +9,7 @@ Meshes between stages are `.ply` (meshio.py); textured meshes `.glb`.
 from __future__ import annotations
 
 import json
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save
 
 from .camera import Camera
 from .errors import InputError
@@ -46,8 +47,21 @@ def save_latent(latent: Latent, path: Path) -> None:
         **{f"x_{k}": str(v) for k, v in latent.extra.items()},
     }
     tokens = latent.tokens.detach().to(torch.float32).cpu().contiguous()
+    blob = _canonical_safetensors(save({"tokens": tokens}, metadata=meta))
     with atomic_path(Path(path)) as tmp:
-        save_file({"tokens": tokens}, str(tmp), metadata=meta)
+        tmp.write_bytes(blob)
+
+
+def _canonical_safetensors(blob: bytes) -> bytes:
+    """safetensors bytes with the JSON header re-written in sorted key order (data untouched).
+
+    The library writes its metadata map in hash order, which changes from call to call; the same latent must
+    give the same file bytes (same seed, same output). The header stays space-padded to 8 bytes, as written.
+    """
+    (size,) = struct.unpack("<Q", blob[:8])
+    header = json.dumps(json.loads(blob[8 : 8 + size]), sort_keys=True, separators=(",", ":")).encode()
+    header += b" " * (-len(header) % 8)
+    return struct.pack("<Q", len(header)) + header + blob[8 + size :]
 
 
 def load_latent(path: Path) -> Latent:

@@ -58,10 +58,16 @@ class UnwrapOptions:
     rotate: bool = True  # let the packer rotate charts
 
     def __post_init__(self) -> None:
-        if self.max_boundary < 0 or self.max_area < 0 or self.max_cost <= 0:
-            raise InputError("unwrap chart limits must be positive (0 = no limit)")
-        if not 0 <= self.padding <= 64 or self.max_iterations < 1:
-            raise InputError(f"unwrap padding {self.padding} / iterations {self.max_iterations} out of range")
+        if self.max_boundary < 0 or self.max_area < 0:
+            raise InputError(
+                f"--uv-max-boundary {self.max_boundary} / max_area {self.max_area}: must be >= 0 (0 = no limit)"
+            )
+        if self.max_cost <= 0:
+            raise InputError(f"--uv-max-cost {self.max_cost}: must be positive")
+        if not 0 <= self.padding <= 64:
+            raise InputError(f"--uv-padding {self.padding}: must be within 0..64")
+        if self.max_iterations < 1:
+            raise InputError(f"unwrap max_iterations {self.max_iterations}: must be at least 1")
 
 
 @dataclass(frozen=True)
@@ -129,11 +135,12 @@ def check_views(views: ViewSet, mesh: trimesh.Trimesh) -> list[View]:
     return colored
 
 
-def prepare_geometry(mesh: trimesh.Trimesh, faces: int | None) -> trimesh.Trimesh:
-    """Plain welded copy (no visuals, no degenerate faces), within the face budget.
+def welded_surface(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
+    """Plain welded copy (no visuals, no degenerate faces); InputError unless it is a surface.
 
     Refuses meshes that are not surfaces (many edges shared by three or more faces). A few such edges, as
-    decimation sometimes leaves, do not disturb the unwrap or the baking and are let through.
+    decimation sometimes leaves, do not disturb the unwrap or the baking and are let through. `paint` runs the
+    same check, so a mesh that cannot be baked is refused before any view is painted.
     """
     validate_mesh(mesh)
     plain = trimesh.Trimesh(np.asarray(mesh.vertices, np.float64), np.asarray(mesh.faces, np.int64), process=False)
@@ -150,6 +157,12 @@ def prepare_geometry(mesh: trimesh.Trimesh, faces: int | None) -> trimesh.Trimes
             f"mesh is not manifold: {bad} of {len(counts)} edges are shared by more than two faces; repair it "
             "first (e.g. MeshLab: Repair non-manifold edges)"
         )
+    return plain
+
+
+def prepare_geometry(mesh: trimesh.Trimesh, faces: int | None) -> trimesh.Trimesh:
+    """welded_surface(mesh) within the face budget."""
+    plain = welded_surface(mesh)
     if faces is not None and len(plain.faces) > faces:
         plain = decimate(plain, faces)
         plain.update_faces(plain.nondegenerate_faces())

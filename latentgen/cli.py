@@ -348,9 +348,6 @@ VariantOpt = Annotated[
     str | None, typer.Option("--variant", help="Which checkpoint of a model root: e.g. turbo, mini, fast.")
 ]
 DtypeOpt = Annotated[str, typer.Option("--dtype", help="auto (fp16 on CUDA, fp32 on CPU), fp32, bf16 or fp16.")]
-ResolutionOpt = Annotated[
-    int, typer.Option("--resolution", help="Marching-cubes grid cells per axis (reference: 256 standard, 384 high).")
-]
 ModelResolutionOpt = Annotated[
     int | None,
     typer.Option(
@@ -431,8 +428,8 @@ def decode_cmd(
     output: Annotated[Path, typer.Option("--output", "-o", help="Mesh to write: .ply, .glb, .obj or .stl.")] = Path(
         "shape.ply"
     ),
-    resolution: ResolutionOpt = 256,
-    faces: FacesOpt = None,
+    resolution: ModelResolutionOpt = None,
+    faces: Annotated[int | None, typer.Option("--faces", help="Face budget of the output mesh (0: none).")] = 40000,
     dense: Annotated[
         bool, typer.Option("--dense", help="Evaluate every grid point (slow; the default coarse-to-fine is exact).")
     ] = False,
@@ -442,6 +439,8 @@ def decode_cmd(
 ) -> None:
     """Decode a shape latent into a mesh (occupancy field + marching cubes).
 
+    Grid and face budget default to generate-shape's, so decoding its --latent-out gives the same mesh.
+
     Example: latentgen decode spot.latent -o spot.ply --weights tests/fixtures/ckpt/tiny-hunyuan3d-2
     """
     from .artifacts import load_latent
@@ -450,18 +449,20 @@ def decode_cmd(
     from .files import check_output_path
     from .models.shapevae import load_shapevae
     from .runtime import pick_runtime
+    from .shape import stored_resolution
 
     out = STATE.out
     with user_errors(input=str(latent_file)):
         format_of(output)
         check_output_path(output)
         latent = load_latent(latent_file)
-        opts = DecodeOptions(resolution=resolution, dense=dense)
+        root = _weights(weights)
+        opts = DecodeOptions(resolution=resolution or stored_resolution(root), dense=dense)
         rt = pick_runtime(STATE.device, dtype)
-        vae = load_shapevae(_weights(weights), rt, variant, prefer=[latent.model] if latent.model else ())
+        vae = load_shapevae(root, rt, variant, prefer=[latent.model] if latent.model else ())
         with out.progress(latent_file.name) as progress:
             mesh = decode(latent, vae, opts, progress)
-        result = export(mesh, output, _shape_export(faces))
+        result = export(mesh, output, _shape_export(faces or None))
     n = len(result.mesh.faces)
     out.result(f"wrote {output} ({n} faces)", output=str(output), faces=n, vertices=len(result.mesh.vertices))
 
@@ -524,8 +525,8 @@ def generate_shape_cmd(
     from .artifacts import save_latent
     from .encode import DecodeOptions, decode
     from .export import export, format_of
-    from .files import check_input_file, check_output_path
-    from .image import mask_to_png, prepare_image
+    from .files import check_output_path
+    from .image import load_image, mask_to_png, prepare_image
     from .runtime import pick_runtime
     from .shape import ShapeOptions, generate_shape, load_shape_models
 
@@ -533,7 +534,12 @@ def generate_shape_cmd(
     with user_errors(input=str(image)):
         format_of(output)
         check_output_path(output)
-        check_input_file(image, "image")
+        stem = output.with_suffix("")
+        if keep_intermediates:
+            latent_out = latent_out or stem.with_name(stem.name + ".latent")
+        if latent_out is not None:
+            check_output_path(latent_out)  # before any work: a mesh without its latent would be half the output
+        load_image(image)  # a bad picture fails here, not after a model load that can take minutes
         opts = ShapeOptions(steps=steps, guidance=guidance, seed=seed)
         export_opts = _shape_export(faces)
         rt = pick_runtime(STATE.device, dtype)
@@ -544,11 +550,9 @@ def generate_shape_cmd(
             latent = generate_shape(prep, models, opts, progress)
             mesh = decode(latent, models.vae, decode_opts, progress)
         result = export(mesh, output, export_opts)
-        stem = output.with_suffix("")
         if keep_intermediates:
             _save_png(prep.rgb, stem.with_name(stem.name + ".input.png"))
             _save_png(mask_to_png(prep.foreground), stem.with_name(stem.name + ".mask.png"))
-            latent_out = latent_out or stem.with_name(stem.name + ".latent")
         if latent_out is not None:
             save_latent(latent, latent_out)
     n = len(result.mesh.faces)
@@ -668,6 +672,17 @@ def bake_cmd(
     ] = 40000,
     fmt: Annotated[str | None, typer.Option("--format", help="glb or obj (default: from -o).")] = None,
     roughness: Annotated[float, typer.Option("--roughness", help="PBR roughness (metallic is 0).")] = 0.8,
+    uv_max_boundary: Annotated[
+        float,
+        typer.Option(
+            "--uv-max-boundary",
+            help="xatlas: chart boundary limit, times sqrt(surface area); 0 = none (~10x slower unwrap).",
+        ),
+    ] = 0.5,
+    uv_max_cost: Annotated[
+        float, typer.Option("--uv-max-cost", help="xatlas: chart growing cost; lower = more, flatter charts.")
+    ] = 2.0,
+    uv_padding: Annotated[int, typer.Option("--uv-padding", help="xatlas: texels between charts (0..64).")] = 2,
     rasterizer: RasterizerOpt = "auto",
 ) -> None:
     """Bake a view set into a UV texture: unwrap (xatlas), back-project, fill unseen texels, write GLB/OBJ.
@@ -675,7 +690,7 @@ def bake_cmd(
     Example: latentgen bake shape.glb views -o textured.glb --texture-size 1024
     """
     from .artifacts import load_viewset
-    from .bake import BakeOptions, bake
+    from .bake import BakeOptions, UnwrapOptions, bake
     from .export import ExportOptions, format_of, write_mesh
     from .files import check_output_path
     from .meshio import load_mesh
@@ -687,7 +702,8 @@ def bake_cmd(
         if kind not in ("glb", "obj"):
             raise InputError(f"{output}: {kind} cannot hold a texture; write .glb or .obj")
         check_output_path(output)
-        opts = BakeOptions(texture_size=texture_size, faces=faces or None, roughness=roughness)
+        unwrap = UnwrapOptions(max_boundary=uv_max_boundary, max_cost=uv_max_cost, padding=uv_padding)
+        opts = BakeOptions(texture_size=texture_size, faces=faces or None, roughness=roughness, unwrap=unwrap)
         m = load_mesh(mesh)
         view_set = load_viewset(views)
         rast = get_rasterizer(rasterizer, device=STATE.device)

@@ -26,15 +26,25 @@ def config_from_dict(cls: type[T], raw: dict[str, Any], source: str = "config") 
         raise ConfigError(f"{source}: {e}") from e
 
 
-def read_config(cls: type[T], path: Path) -> T:
+def read_json_object(
+    path: Path, missing: type[Exception] = ConfigError, missing_hint: str = "no config file"
+) -> dict[str, Any]:
+    """A JSON file holding one object. A missing file raises `missing` (a WeightsError where a whole weights
+    folder is absent), anything unreadable or not an object a ConfigError."""
     path = Path(path)
     try:
         raw = json.loads(path.read_text())
     except FileNotFoundError as e:
-        raise ConfigError(f"{path}: no config file") from e
+        raise missing(f"{path}: {missing_hint}") from e
     except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path}: unreadable config ({e})") from e
-    return config_from_dict(cls, raw, str(path))
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a JSON object")
+    return raw
+
+
+def read_config(cls: type[T], path: Path) -> T:
+    return config_from_dict(cls, read_json_object(path), str(path))
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:

@@ -90,11 +90,15 @@ def pbr_material(mesh: trimesh.Trimesh, opts: ExportOptions) -> trimesh.visual.m
 
 
 def _with_pbr(mesh: trimesh.Trimesh, opts: ExportOptions) -> trimesh.Trimesh:
+    """A copy whose visual is our PBR material, whatever the mesh had: texture + UVs, untextured UVs, vertex or face
+    colours (kept as COLOR_0; a glTF mesh with colours but no material renders fully metallic), or nothing."""
     out = mesh.copy()
-    if has_texture(mesh):
-        out.visual = trimesh.visual.TextureVisuals(uv=mesh.visual.uv, material=pbr_material(mesh, opts))
-    elif mesh.visual.kind is None:
-        out.visual = trimesh.visual.TextureVisuals(material=pbr_material(mesh, opts))
+    uv = getattr(mesh.visual, "uv", None)
+    if uv is not None and len(uv) != len(mesh.vertices):
+        uv = None
+    out.visual = trimesh.visual.TextureVisuals(uv=uv, material=pbr_material(mesh, opts))
+    if mesh.visual.kind in ("vertex", "face"):
+        out.visual.vertex_attributes["color"] = np.asarray(mesh.visual.vertex_colors, dtype=np.uint8)
     return out
 
 
@@ -121,7 +125,8 @@ def _write_obj(mesh: trimesh.Trimesh, path: Path, opts: ExportOptions) -> None:
     """OBJ + STEM.mtl + STEM.png (linked by relative names). The OBJ is renamed last, so a reader that
     finds it also finds its material."""
     out = mesh.copy()
-    if has_texture(mesh):
+    textured = has_texture(mesh)
+    if textured:
         img = texture_image(mesh)
         out.visual = trimesh.visual.TextureVisuals(
             uv=mesh.visual.uv, material=trimesh.visual.material.SimpleMaterial(image=img, name=path.stem)
@@ -129,6 +134,9 @@ def _write_obj(mesh: trimesh.Trimesh, path: Path, opts: ExportOptions) -> None:
     text, extra = trimesh.exchange.obj.export_obj(
         out, include_texture=True, return_texture=True, mtl_name=f"{path.stem}.mtl", include_normals=True
     )
+    if not textured:  # UVs without a texture: keep the `vt`s, not trimesh's grey stand-in material and image
+        text = "".join(line for line in text.splitlines(True) if not line.startswith(("mtllib ", "usemtl ")))
+        extra = {}
     for name, blob in extra.items():
         with atomic_path(path.with_name(Path(name).name)) as tmp:
             tmp.write_bytes(blob)

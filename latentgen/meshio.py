@@ -33,6 +33,17 @@ def load_mesh(path: Path) -> trimesh.Trimesh:
     return mesh
 
 
+def _colors_as_vertex_colors(mesh: trimesh.Trimesh) -> None:
+    """glTF COLOR_0 next to an untextured material loads as a `color` vertex attribute of a TextureVisuals, which
+    copies and Scene.dump drop; make it plain vertex colours, so they are shown and survive conversion."""
+    vis = mesh.visual
+    if not isinstance(vis, trimesh.visual.TextureVisuals) or has_texture(mesh):
+        return
+    color = vis.vertex_attributes.get("color")
+    if color is not None and len(color) == len(mesh.vertices):
+        mesh.visual = trimesh.visual.ColorVisuals(mesh, vertex_colors=np.asarray(color))
+
+
 def _first_line(e: BaseException) -> str:
     text = str(e).strip().splitlines()
     return text[0][:200] if text else "unknown error"
@@ -40,6 +51,9 @@ def _first_line(e: BaseException) -> str:
 
 def as_single_mesh(obj, source: str = "mesh") -> trimesh.Trimesh:
     """Flatten a Scene (applying node transforms) into one Trimesh; refuse point clouds and paths."""
+    for geometry in obj.geometry.values() if isinstance(obj, trimesh.Scene) else [obj]:
+        if isinstance(geometry, trimesh.Trimesh):
+            _colors_as_vertex_colors(geometry)
     if isinstance(obj, trimesh.Scene):
         meshes = [g for g in obj.dump(concatenate=False) if isinstance(g, trimesh.Trimesh) and len(g.faces)]
         if not meshes:
@@ -67,14 +81,25 @@ def has_texture(mesh: trimesh.Trimesh) -> bool:
 
 
 def texture_image(mesh: trimesh.Trimesh):
-    """The base-colour PIL image of a textured mesh, or None."""
+    """The base-colour PIL image of a textured mesh, or None (also for trimesh's stand-in, see is_placeholder)."""
     mat = getattr(mesh.visual, "material", None)
     if mat is None:
         return None
     img = getattr(mat, "baseColorTexture", None)
     if img is None:
         img = getattr(mat, "image", None)
-    return img
+    return None if is_placeholder(img) else img
+
+
+PLACEHOLDER_RGBA = (100, 100, 100, 255)  # trimesh.visual.material.color_image's default colour
+
+
+def is_placeholder(image) -> bool:
+    """True for the 2x2 grey image trimesh invents for meshes that have UVs but no texture (an OBJ without
+    material, a PLY with s/t): not a texture of the mesh."""
+    if image is None or getattr(image, "size", None) != (2, 2):
+        return False
+    return bool((np.asarray(image.convert("RGBA")) == PLACEHOLDER_RGBA).all())
 
 
 def normalize_unit_cube(mesh: trimesh.Trimesh, extent: float = 1.0) -> tuple[trimesh.Trimesh, np.ndarray]:

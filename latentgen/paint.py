@@ -21,9 +21,9 @@ import numpy as np
 import trimesh
 
 from .artifacts import View, ViewSet
+from .bake import welded_surface
 from .errors import InputError
 from .image import PreparedImage, recenter
-from .meshio import validate_mesh
 from .render import Rasterizer, get_rasterizer
 from .views import (
     BORDER_RATIO,
@@ -176,7 +176,7 @@ def paint(
     (alpha = foreground), recentred here. backend: a registered name or a PaintBackend. rasterizer: a ready
     backend (e.g. get_rasterizer(name, device)); None picks opts.rasterizer.
     """
-    validate_mesh(mesh)
+    welded_surface(mesh)  # refuse what `bake` would refuse (no faces, only degenerate ones, not a surface)
     painter = get_backend(backend)
     rasterizer = rasterizer or get_rasterizer(opts.rasterizer)
     size = opts.view_size

@@ -14,7 +14,6 @@ options; the delight model runs at the view size (hy3dgen: 512, the default); th
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -30,6 +29,7 @@ from PIL import Image
 from torch import Tensor, nn
 
 from .artifacts import View
+from .config import read_json_object
 from .errors import ConfigError, InputError, WeightsError
 from .models.checkpoint import build_exact, read_state, state_keys
 from .models.paint_unet import PaintUNet, init_kwargs
@@ -124,15 +124,7 @@ def parse_views(text: str) -> tuple[ViewSpec, ...]:
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        raw = json.loads(path.read_text())
-    except FileNotFoundError as e:
-        raise WeightsError(f"{path}: missing; {GET_WEIGHTS_HINT}") from e
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ConfigError(f"{path}: unreadable config ({e})") from e
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a JSON object")
-    return raw
+    return read_json_object(path, WeightsError, f"missing; {GET_WEIGHTS_HINT}")
 
 
 def find_weights(root: Path, need_delight: bool = True) -> tuple[Path, Path | None]:

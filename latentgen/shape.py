@@ -11,7 +11,6 @@ decoding), so `Latent.tokens` is what the ShapeVAE decoder eats.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,7 @@ from safetensors import SafetensorError, safe_open
 from torch import Tensor
 
 from .artifacts import Latent
-from .config import config_from_dict, config_hash
+from .config import config_from_dict, config_hash, read_json_object
 from .errors import ConfigError, InputError, OptionError, WeightsError
 from .models.checkpoint import Checkpoint, build_exact, open_checkpoint, read_state, read_yaml, resolve_checkpoint
 from .models.conditioner import ConditionerConfig, ImageConditioner, reference_to_dinov2
@@ -169,18 +168,24 @@ PIPELINE_FILE = "pipeline.json"
 DEFAULT_RESOLUTION = 256  # the reference pipeline's "standard" octree resolution
 
 
+def stored_resolution(weights: Path) -> int:
+    """The decoding grid stored with a weights root in our layout (pipeline.json "resolution"), given the root or
+    one of its component folders (e.g. weights/tiny/shapevae); the reference's 256 for any other weights."""
+    weights = Path(weights)
+    for folder in (weights, weights.parent):
+        if (folder / PIPELINE_FILE).is_file():
+            resolution = read_json_object(folder / PIPELINE_FILE).get("resolution")
+            return int(resolution) if resolution else DEFAULT_RESOLUTION
+    return DEFAULT_RESOLUTION
+
+
 def load_own_shape_models(root: Path, rt: Runtime) -> ShapeModels:
     """Load a weights root in our layout (weights/tiny, or a `latentgen train dit` run folder):
     dit/, shapevae/, conditioner/ (each config.json + model.safetensors) and pipeline.json (sampler settings).
     The DiT works in VAE space times the shapevae config's scale_factor."""
     root = Path(root)
     source = root / PIPELINE_FILE
-    try:
-        pipeline = json.loads(source.read_text())
-    except FileNotFoundError as e:
-        raise WeightsError(f"{root}: no {PIPELINE_FILE} (sampler settings) next to dit/") from e
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ConfigError(f"{source}: unreadable ({e})") from e
+    pipeline = read_json_object(source, WeightsError, "missing (the sampler settings next to dit/)")
     if unknown := set(pipeline) - {"scheduler", "steps", "guidance", "resolution", "image_size", "border_ratio"}:
         raise ConfigError(f"{source}: unknown keys {sorted(unknown)}")
     sched = config_from_dict(SchedulerConfig, pipeline.get("scheduler", {}), f"{source} scheduler")

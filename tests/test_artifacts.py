@@ -28,6 +28,19 @@ def test_latent_round_trip_keeps_tokens_and_metadata(tmp_path):
     assert torch.equal(back.tokens, tokens) and (back.model, back.config_hash, back.seed) == ("tiny-vae", "abc123", 7)
 
 
+def test_the_same_latent_gives_the_same_file_bytes(tmp_path):
+    """safetensors writes its metadata in hash order; the saved file must not depend on it."""
+    extra = {f"key{i}": str(i) for i in range(8)}  # enough keys that a random order shows at once
+    latent = Latent(torch.randn(64, 8), model="m", config_hash="h", seed=3, extra=extra)
+    blobs = set()
+    for i in range(5):
+        save_latent(latent, tmp_path / f"{i}.latent")
+        blobs.add((tmp_path / f"{i}.latent").read_bytes())
+    assert len(blobs) == 1
+    back = load_latent(tmp_path / "0.latent")
+    assert torch.equal(back.tokens, latent.tokens) and back.extra == extra and back.seed == 3
+
+
 def test_a_file_that_is_not_a_latent_is_refused(tmp_path):
     (tmp_path / "x.latent").write_bytes(b"\x00" * 64)
     with pytest.raises(InputError, match="not a latent file"):

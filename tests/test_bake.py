@@ -3,6 +3,7 @@ again), output files, and refusal of bad inputs."""
 
 from __future__ import annotations
 
+import importlib
 import json
 from dataclasses import replace
 
@@ -12,11 +13,11 @@ import trimesh
 from PIL import Image
 
 from latentgen.artifacts import View, ViewSet, load_viewset, save_viewset
-from latentgen.bake import BakeOptions, UnwrapOptions, bake, pull_push, unwrap
-from latentgen.camera import orbit_camera
+from latentgen.bake import BakeOptions, UnwrapOptions, bake, pull_push, trusted_pixels, unwrap
+from latentgen.camera import Camera, orbit_camera
 from latentgen.errors import InputError
 from latentgen.export import write_mesh
-from latentgen.meshio import has_texture, load_mesh, normalize_unit_cube
+from latentgen.meshio import has_texture, load_mesh, normalize_unit_cube, save_ply
 from latentgen.render import get_rasterizer, interpolate, render_mesh
 from latentgen.views import CANONICAL_VIEWS, canonical_cameras
 
@@ -153,6 +154,57 @@ def test_unwrap_packs_one_atlas_within_the_unit_square():
     assert (frags.face_id >= 0).mean() > 0.4  # charts use the texture
 
 
+def test_trusted_pixels_erode_view_borders_and_depth_edges():
+    """A 32 px square seen head-on whose right half is one unit farther (a step of 64 pixel widths)."""
+    cam = Camera(np.eye(4), 64, 64, "orthographic", ortho_scale=1.0)
+    depth = np.full((64, 64), np.inf, np.float32)
+    depth[16:48, 16:48] = 1.0
+    depth[16:48, 32:48] = 2.0
+
+    def trusted_cols(t):
+        return np.flatnonzero(t[25]).tolist()
+
+    # no erosion: only the one-pixel rims (silhouette, both sides of the step) may mix colours and are cut
+    assert trusted_cols(trusted_pixels(cam, depth, None, 0)) == [*range(17, 31), *range(33, 47)]
+    # erode 2: two more pixels off the silhouette and around the far side of the step
+    assert trusted_cols(trusted_pixels(cam, depth, None, 2)) == [*range(18, 30), *range(35, 46)]
+    alpha = np.zeros((64, 64), np.uint8)
+    alpha[20:44, 16:48] = 255  # the view's own mask is smaller than the mesh's silhouette: its border is eroded
+    assert np.flatnonzero(trusted_pixels(cam, depth, alpha, 2)[:, 20]).tolist() == list(range(22, 42))
+
+
+def test_unwrap_chart_options_change_the_atlas():
+    torus = striped_torus()
+    charts = {b: unwrap(torus.vertices, torus.faces, 512, UnwrapOptions(max_boundary=b)).chart.max() + 1
+              for b in (0.2, 1.0)}  # fmt: skip
+    assert charts[0.2] > 1.5 * charts[1.0]  # a shorter boundary limit cuts more charts
+    with pytest.raises(InputError, match="--uv-padding 65"):
+        UnwrapOptions(padding=65)
+    with pytest.raises(InputError, match="--uv-max-cost 0"):
+        UnwrapOptions(max_cost=0)
+
+
+def test_cli_bake_passes_the_unwrap_options_on(cli, tmp_path, small_case, monkeypatch):
+    mesh, views = small_case
+    save_ply(mesh, tmp_path / "ring.ply")
+    save_viewset(views, tmp_path / "ring.views")
+    seen = []
+
+    def spy(vertices, faces, texture_size, opts):
+        seen.append(opts)
+        return unwrap(vertices, faces, texture_size, opts)
+
+    stage = importlib.import_module("latentgen.bake")  # the module: `latentgen.bake` is also the function
+    monkeypatch.setattr(stage, "unwrap", spy)
+    out = tmp_path / "ring.glb"
+    args = ["--uv-max-boundary", "0.3", "--uv-max-cost", "1.5", "--uv-padding", "4", "--roughness", "0.5"]
+    result = cli("bake", tmp_path / "ring.ply", tmp_path / "ring.views", "-o", out, "--texture-size", "128",
+                 "--faces", "0", "--rasterizer", "cpu", *args)  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert seen == [UnwrapOptions(max_boundary=0.3, max_cost=1.5, padding=4)]
+    assert validate_glb(out)["errors"] == 0 and load_mesh(out).visual.material.roughnessFactor == 0.5
+
+
 def test_pull_push_keeps_known_texels_and_fills_the_rest_smoothly():
     color = np.zeros((37, 53, 3), np.float32)
     known = np.zeros((37, 53), bool)
@@ -217,3 +269,58 @@ def test_bad_meshes_and_view_sets_are_refused(small_case):
         BakeOptions(texture_size=8)
     with pytest.raises(InputError, match="roughness"):
         BakeOptions(roughness=1.5)
+
+
+FAN_OBJ = "v 0 0 0\nv 0 0 1\nv 1 0 0\nv -1 0 0\nv 0 1 0\nv 0 -1 0\nf 1 2 3\nf 1 2 4\nf 1 2 5\nf 1 2 6\n"
+
+
+def _break_views(folder, how: str) -> None:
+    if how == "missing image":
+        (folder / "view_01.png").unlink()
+    elif how == "wrong-size image":
+        Image.new("RGBA", (64, 48)).save(folder / "view_01.png")
+    elif how == "image outside the folder":
+        doc = json.loads((folder / "views.json").read_text())
+        doc["views"][1]["color"] = "../ring.png"
+        (folder / "views.json").write_text(json.dumps(doc))
+
+
+BAD_CLI_CASES = {  # case -> (command, what to break, expected words of the error line)
+    "bake: missing image": ("bake", "missing image", "missing image listed in views.json"),
+    "bake: wrong-size image": ("bake", "wrong-size image", "64x48 but its camera says 128x128"),
+    "bake: views.json points outside": ("bake", "image outside the folder", "plain file name inside the folder"),
+    "bake: mesh without faces": ("bake", "no faces", "holds no triangle mesh"),
+    "bake: non-manifold mesh": ("bake", "non-manifold", "not manifold"),
+    "paint: mesh without faces": ("paint", "no faces", "holds no triangle mesh"),
+    "paint: non-manifold mesh": ("paint", "non-manifold", "not manifold"),
+    "paint: only degenerate faces": ("paint", "degenerate", "only degenerate faces"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_CLI_CASES))
+def test_cli_bad_inputs_are_one_line_exit_2_and_write_nothing(cli, tmp_path, small_case, case):
+    command, how, words = BAD_CLI_CASES[case]
+    mesh, views = small_case
+    mesh_path = tmp_path / "ring.ply"
+    save_ply(mesh, mesh_path)
+    Image.fromarray(views.views[0].color).save(tmp_path / "ring.png")
+    save_viewset(views, tmp_path / "ring.views")
+    _break_views(tmp_path / "ring.views", how)
+    if how == "no faces":
+        mesh_path = tmp_path / "points.obj"
+        mesh_path.write_text("v 0 0 0\nv 1 0 0\nv 0 1 0\n")
+    elif how == "non-manifold":
+        mesh_path = tmp_path / "fan.obj"
+        mesh_path.write_text(FAN_OBJ)
+    elif how == "degenerate":
+        mesh_path = tmp_path / "line.obj"
+        mesh_path.write_text("v 0 0 0\nv 1 0 0\nv 2 0 0\nf 1 2 3\n")
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    if command == "bake":
+        args = [tmp_path / "ring.views", "-o", tmp_path / "out.glb", "--texture-size", "64"]
+    else:
+        args = [tmp_path / "ring.png", "-o", tmp_path / "out.views", "--view-size", "64"]
+    result = cli(command, mesh_path, *args, "--rasterizer", "cpu")
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.exit_code == 2 and len(lines) == 1 and words in lines[0], result.stderr
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before  # no output, no temp leftovers

@@ -58,6 +58,19 @@ def test_each_bad_input_gives_one_line_exit_2_and_no_output(cli, tmp_path):
     assert not out_dir.exists() or list(out_dir.iterdir()) == []
 
 
+def test_quiet_prints_errors_only_and_debug_adds_the_traceback(cli, tmp_path):
+    result = cli("--quiet", "export", SPOT, "-o", tmp_path / "spot.ply")
+    assert result.exit_code == 0 and result.stdout == "" and result.stderr == ""
+    assert (tmp_path / "spot.ply").exists()
+    (tmp_path / "nan.obj").write_text("v 0 0 0\nv nan 0 0\nv 0 1 0\nf 1 2 3\n")
+    result = cli("--quiet", "export", tmp_path / "nan.obj", "-o", tmp_path / "x.ply")
+    assert result.exit_code == 2 and "NaN" in only_line(result.stderr)
+    result = cli("--debug", "export", tmp_path / "nan.obj", "-o", tmp_path / "x.ply")
+    assert result.exit_code == 2 and "Traceback" in result.stderr and "InputError" in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error:") and "NaN" in result.stderr.splitlines()[-1]
+    assert not (tmp_path / "x.ply").exists()
+
+
 def test_unwritable_output_folder_is_a_clear_error(cli, tmp_path):
     blocker = tmp_path / "file.txt"
     blocker.write_text("I am a file")

@@ -120,3 +120,35 @@ def test_bad_options_are_input_errors():
         ExportOptions(scale=0)
     with pytest.raises(InputError, match="unknown output format"):
         export(trimesh.creation.box(), "out.fbx")
+
+
+def test_vertex_colours_get_an_explicit_pbr_material_in_glb_and_survive_conversion(tmp_path):
+    """A glTF mesh with COLOR_0 but no material renders fully metallic in viewers: ours carry the PBR material."""
+    ball = trimesh.creation.icosphere(subdivisions=2)
+    colors = np.random.default_rng(0).integers(0, 256, (len(ball.vertices), 4), dtype=np.uint8)
+    colors[:, 3] = 255
+    ball.visual = trimesh.visual.ColorVisuals(ball, vertex_colors=colors)
+    export(ball, tmp_path / "ball.glb")
+    gltf = glb_json(tmp_path / "ball.glb")
+    assert gltf["materials"][0]["pbrMetallicRoughness"]["metallicFactor"] == 0.0
+    assert "COLOR_0" in gltf["meshes"][0]["primitives"][0]["attributes"]
+    assert validate_glb(tmp_path / "ball.glb")["errors"] == 0
+    back = load_mesh(tmp_path / "ball.glb")
+    assert back.visual.kind == "vertex" and np.array_equal(back.visual.vertex_colors, colors)
+    export(back, tmp_path / "ball.ply")  # GLB -> PLY keeps them too
+    assert np.array_equal(load_mesh(tmp_path / "ball.ply").visual.vertex_colors, colors)
+
+
+def test_uvs_without_a_texture_are_not_a_texture(tmp_path):
+    """trimesh gives a mesh with UVs but no material a 2x2 grey stand-in image: no texture file comes from it."""
+    src = shared_path("data", "meshes", "spot", "spot_triangulated.obj")  # UVs, no mtl
+    mesh = load_mesh(src)
+    assert not has_texture(mesh) and mesh.visual.uv is not None
+    export(mesh, tmp_path / "spot.obj")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["spot.obj"]  # no .mtl, no grey .png
+    text = (tmp_path / "spot.obj").read_text()
+    assert "mtllib" not in text and text.count("\nvt ") == len(mesh.vertices)
+    export(mesh, tmp_path / "spot.glb")
+    gltf = glb_json(tmp_path / "spot.glb")
+    assert "images" not in gltf and "baseColorTexture" not in gltf["materials"][0]["pbrMetallicRoughness"]
+    assert validate_glb(tmp_path / "spot.glb")["errors"] == 0

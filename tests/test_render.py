@@ -254,6 +254,27 @@ def test_render_of_spot_shows_its_texture(cpu):
     assert (fg.max(-1) < 90).mean() > 0.02 and (fg.min(-1) > 170).mean() > 0.2
 
 
+@needs_meshes
+def test_untextured_meshes_render_as_clay_whatever_their_file_format(cpu, tmp_path):
+    """UVs without a texture (trimesh's grey stand-in image) and the untextured PBR material of a GLB show the same
+    shaded normals as bare geometry; vertex colours read back from a GLB are shown."""
+    from latentgen.export import export
+    from latentgen.meshio import load_mesh
+
+    uv_only = load_mesh(MESHES / "spot" / "spot_triangulated.obj")  # UVs, no material
+    bare = trimesh.Trimesh(uv_only.vertices, uv_only.faces, process=False)
+    camera = orbit_camera(30, 20, 3.0, size=96)
+    clay = render_mesh(bare, camera, cpu)
+    np.testing.assert_array_equal(render_mesh(uv_only, camera, cpu), clay)
+    export(bare, tmp_path / "bare.glb")
+    np.testing.assert_array_equal(render_mesh(load_mesh(tmp_path / "bare.glb"), camera, cpu), clay)
+    red = bare.copy()
+    red.visual = trimesh.visual.ColorVisuals(red, vertex_colors=np.tile([200, 30, 30, 255], (len(red.vertices), 1)))
+    export(red, tmp_path / "red.glb")
+    flat = render_mesh(load_mesh(tmp_path / "red.glb"), camera, cpu, lit=False)
+    assert (flat[flat[..., 3] == 255][:, :3] == [200, 30, 30]).all()
+
+
 def test_turntable_starts_at_the_front_and_turns_towards_plus_x(cpu):
     box = trimesh.creation.box(extents=(1.0, 1.0, 1.0))
     sides = {(0, 0, 1): (255, 0, 0), (1, 0, 0): (0, 255, 0), (0, 0, -1): (0, 0, 255), (-1, 0, 0): (255, 0, 255)}

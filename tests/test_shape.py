@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
+from PIL import Image
 
+from latentgen.artifacts import load_latent
 from latentgen.errors import ConfigError, InputError, OptionError, WeightsError
 from latentgen.runtime import Runtime
 from latentgen.shape import ShapeOptions, generate_shape, load_shape_models
@@ -121,3 +125,122 @@ def test_truncated_weights_file_is_a_weights_error(tmp_path):
     (folder / "model.fp16.safetensors").write_bytes(blob[: len(blob) // 2])
     with pytest.raises(WeightsError, match="model.fp16.safetensors"):
         load_shape_models(folder, FP32)
+
+
+# ---------------------------------------------------------------------------------------------- the command line
+
+PICTURE = FIXTURES / "parity" / "image" / "image_rgba.png"
+QUICK = ["--steps", "3", "--resolution", "32", "--faces", "2000"]
+
+
+def _only_line(text: str) -> str:
+    lines = [line for line in text.splitlines() if line.strip()]
+    assert len(lines) == 1, text
+    return lines[0]
+
+
+def _bad_picture(tmp_path: Path, kind: str) -> Path:
+    from .test_image import png_header_only
+
+    path = tmp_path / f"{kind}.png"
+    if kind == "corrupt":
+        path.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00garbage" * 40)
+    elif kind == "zero-byte":
+        path.write_bytes(b"")
+    elif kind == "1x1":
+        Image.new("RGB", (1, 1), (200, 30, 30)).save(path)
+    elif kind == "transparent":
+        Image.new("RGBA", (64, 64), (200, 30, 30, 0)).save(path)
+    elif kind == "20000x20000":
+        path.write_bytes(png_header_only(20000, 20000))
+    elif kind == "not-an-image":
+        path.write_text("a shopping list, not a picture\n" * 4)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["corrupt", "zero-byte", "1x1", "transparent", "20000x20000", "not-an-image"])
+def test_bad_pictures_are_one_line_exit_2_before_any_model_is_loaded(cli, tmp_path, monkeypatch, kind):
+    def no_model_load(*args, **kwargs):
+        raise AssertionError("the models were loaded for a picture that cannot be used")
+
+    monkeypatch.setattr("latentgen.shape.load_shape_models", no_model_load)
+    bad = _bad_picture(tmp_path, kind)
+    out = tmp_path / "out"
+    result = cli(
+        "generate-shape", bad, "-o", out / "shape.glb", "--latent-out", out / "shape.latent", "--weights", CKPT
+    )
+    assert result.exit_code == 2, result.stderr
+    line = _only_line(result.stderr)
+    assert line.startswith("error:") and bad.name in line and "Traceback" not in result.stderr
+    assert not out.exists()
+
+
+def test_an_unwritable_latent_out_fails_before_any_work(cli, tmp_path):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("a file, not a folder")
+    result = cli("generate-shape", PICTURE, "-o", tmp_path / "shape.ply", "--latent-out", blocker / "x.latent")
+    assert result.exit_code == 2 and "not a folder" in _only_line(result.stderr)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt"]  # no mesh without its latent
+
+
+def test_same_seed_same_bytes_and_the_latent_decodes_to_the_same_mesh(cli, tmp_path):
+    for name in ("a", "b"):
+        result = cli("generate-shape", PICTURE, "-o", tmp_path / f"{name}.glb", "--keep-intermediates", *QUICK,
+                     "--weights", CKPT)  # fmt: skip
+        assert result.exit_code == 0, result.stderr
+    for suffix in (".glb", ".latent", ".input.png", ".mask.png"):
+        assert (tmp_path / f"a{suffix}").read_bytes() == (tmp_path / f"b{suffix}").read_bytes(), suffix
+    with Image.open(PICTURE) as src, Image.open(tmp_path / "a.mask.png") as mask:
+        assert mask.mode == "L" and mask.size == src.size  # the foreground on the input picture, for the user
+        assert (np.asarray(mask) == np.asarray(src.convert("RGBA"))[..., 3]).all()  # an RGBA cut-out: its alpha
+    result = cli("decode", tmp_path / "a.latent", "-o", tmp_path / "again.glb", *QUICK[2:], "--weights", CKPT)
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / "again.glb").read_bytes() == (tmp_path / "a.glb").read_bytes()
+    result = cli("generate-shape", PICTURE, "-o", tmp_path / "c.glb", "--latent-out", tmp_path / "c.latent",
+                 "--seed", "1235", *QUICK, "--weights", CKPT)  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert not torch.equal(load_latent(tmp_path / "c.latent").tokens, load_latent(tmp_path / "a.latent").tokens)
+
+
+def test_decode_defaults_are_generate_shapes_so_its_latent_gives_back_its_mesh(cli, tmp_path):
+    """No flags but --steps on either side: shipped weights, their stored grid (160) and 40000 faces."""
+    result = cli("generate-shape", PICTURE, "-o", tmp_path / "a.glb", "--latent-out", tmp_path / "a.latent",
+                 "--steps", "2")  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    result = cli("decode", tmp_path / "a.latent", "-o", tmp_path / "again.glb")
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / "again.glb").read_bytes() == (tmp_path / "a.glb").read_bytes()
+
+
+def test_variant_of_a_model_root_and_its_subfolder_are_the_same_weights(cli, tmp_path):
+    runs = {
+        "root": ["--weights", CKPT],
+        "fast": ["--weights", CKPT, "--variant", "fast"],
+        "folder": ["--weights", CKPT / "hunyuan3d-dit-v2-0-fast"],
+    }
+    for name, args in runs.items():
+        result = cli("generate-shape", PICTURE, "-o", tmp_path / f"{name}.ply", "--latent-out",
+                     tmp_path / f"{name}.latent", *QUICK, *args)  # fmt: skip
+        assert result.exit_code == 0, result.stderr
+    assert load_latent(tmp_path / "root.latent").extra["dit"] == "hunyuan3d-dit-v2-0"
+    assert load_latent(tmp_path / "fast.latent").extra["dit"] == "hunyuan3d-dit-v2-0-fast"
+    assert (tmp_path / "fast.latent").read_bytes() == (tmp_path / "folder.latent").read_bytes()
+    assert (tmp_path / "fast.ply").read_bytes() == (tmp_path / "folder.ply").read_bytes()
+    result = cli("generate-shape", PICTURE, "-o", tmp_path / "t.ply", "--weights", CKPT, "--variant", "turbo")
+    assert result.exit_code == 3 and "hunyuan3d-dit-v2-0-fast" in _only_line(result.stderr)  # names what exists
+
+
+def test_dtype_options(cli, tmp_path):
+    tokens = {}
+    for dtype in ("auto", "fp32", "bf16", "fp16"):
+        result = cli("generate-shape", PICTURE, "-o", tmp_path / f"{dtype}.ply", "--latent-out",
+                     tmp_path / f"{dtype}.latent", "--dtype", dtype, *QUICK, "--weights", CKPT)  # fmt: skip
+        assert result.exit_code == 0, (dtype, result.stderr)
+        tokens[dtype] = load_latent(tmp_path / f"{dtype}.latent").tokens
+    assert torch.equal(tokens["auto"], tokens["fp32"])  # CPU: auto is fp32
+    scale = tokens["fp32"].abs().max()
+    for low in ("bf16", "fp16"):
+        assert not torch.equal(tokens[low], tokens["fp32"])  # really ran in the lower precision
+        assert (tokens[low] - tokens["fp32"]).abs().max() < 0.05 * scale
+    result = cli("generate-shape", PICTURE, "-o", tmp_path / "x.ply", "--dtype", "int8", "--weights", CKPT)
+    assert result.exit_code == 2 and "--dtype int8" in _only_line(result.stderr)

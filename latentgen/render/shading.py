@@ -9,6 +9,7 @@ import numpy as np
 import trimesh
 
 from ..camera import Camera
+from ..meshio import has_texture, texture_image
 from .base import Fragments
 
 if TYPE_CHECKING:
@@ -109,17 +110,17 @@ def surface_color(mesh: trimesh.Trimesh, frags: Fragments) -> np.ndarray | None:
     kind = visual.kind
     if kind == "texture":
         material = getattr(visual, "material", None)
-        image = getattr(material, "baseColorTexture", None)  # PBRMaterial (glTF)
-        if image is None:
-            image = getattr(material, "image", None)  # SimpleMaterial (OBJ)
-        factor = _color01(getattr(material, "baseColorFactor", None))
-        if image is not None and visual.uv is not None and len(visual.uv) == len(mesh.vertices):
-            tex = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+        factor = _color01(getattr(material, "baseColorFactor", None))  # PBRMaterial (glTF)
+        colors = visual.vertex_attributes.get("color")  # glTF COLOR_0 next to a material
+        if has_texture(mesh):  # not trimesh's grey stand-in for UVs without a texture
+            tex = np.asarray(texture_image(mesh).convert("RGB"), dtype=np.float32) / 255.0
             color = sample_texture(tex, _at_pixels(np.asarray(visual.uv, np.float64), frags, mask))
-        elif material is not None:
-            color = np.tile(_color01(material.main_color), (int(mask.sum()), 1))
+        elif colors is not None and len(colors) == len(mesh.vertices):
+            color = _at_pixels(np.asarray(colors)[:, :3].astype(np.float32) / 255.0, frags, mask)
+        elif factor is not None:
+            return np.tile(factor, (int(mask.sum()), 1))
         else:
-            return None
+            return None  # a material without colour of its own: shown as plain clay
         return color * factor if factor is not None else color
     if kind == "vertex":
         return _at_pixels(np.asarray(visual.vertex_colors)[:, :3].astype(np.float32) / 255.0, frags, mask)

@@ -13,7 +13,9 @@ from diffusers import EulerAncestralDiscreteScheduler
 from PIL import Image
 from safetensors.torch import load_file
 
+from latentgen import paint_hunyuan
 from latentgen.paint_hunyuan import (
+    Schedule,
     SeededDraws,
     ancestral_step,
     decode_latents,
@@ -207,8 +209,23 @@ def test_paint_unet_outputs_match_at_every_step(paint_models, paint_case):
             assert_close(out, d["unet_out"][i])
 
 
-def test_paint_pipeline_replayed_from_the_recorded_draws(paint_models, paint_case):
+def reference_schedule(steps: int) -> Schedule:
+    """The sigma table hy3dgen used, bit for bit (scheduler.json)."""
+    table = json.loads((REF / "scheduler.json").read_text())["paint"][f"N={steps}"]
+    return Schedule(
+        torch.tensor(table["timesteps"]), torch.tensor(table["sigmas"]), table["init_noise_sigma"], "v_prediction"
+    )
+
+
+@pytest.mark.parametrize("sigmas", ["reference", "diffusers"])
+def test_paint_pipeline_replayed_from_the_recorded_draws(paint_models, paint_case, sigmas, monkeypatch):
+    """Step 0 starts from noise x sigma_max (4096 with zero-terminal-SNR betas) and lands near 10: fp32 cancellation.
+    diffusers computes sigma_max with a vectorised float32 pow whose last bit depends on the CPU (4096.0 where the
+    reference ran, 4095.99976 on some CPUs), and one ulp there moves step 0 by ~eps32 x |noise x 4096|. So the
+    reference's own table must reproduce it to 1e-4; the table diffusers makes here, to that fp32 noise floor."""
     d = paint_case
+    if sigmas == "reference":
+        monkeypatch.setattr(paint_hunyuan, "make_schedule", lambda config, steps, **kw: reference_schedule(steps))
     draws = Replay(
         [d["posterior_noise_ref"], d["posterior_noise_normal"], d["posterior_noise_position"]],
         [d["init_noise"]] + [d[f"step_noise_{i}"] for i in range(3)],
@@ -227,8 +244,11 @@ def test_paint_pipeline_replayed_from_the_recorded_draws(paint_models, paint_cas
         on_step=lambda i, latents: steps.append(latents.clone()),
     )
     assert draws.exhausted()
+    entering = [d["init_noise"] * reference_schedule(3).init_noise_sigma, *d["step_latents"][:-1]]
     for i, latents in enumerate(steps):
-        assert_close(latents, d["step_latents"][i])
+        floor = 0.0 if sigmas == "reference" else 4 * torch.finfo(torch.float32).eps * entering[i].abs().max().item()
+        err = (latents - d["step_latents"][i]).abs().max().item()
+        assert err <= 1e-4 * d["step_latents"][i].abs().max().item() + floor, (i, err, floor)
     with torch.no_grad():
         decoded = decode_latents(paint_models.vae, d["step_latents"][-1])
     assert_close(decoded, d["decoded"])
