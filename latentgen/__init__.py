@@ -10,14 +10,33 @@ __version__ = "0.1.0"
 # numba tries TBB first and warns when the installed TBB is too old; its own work queue needs nothing extra
 _os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
 
-from .artifacts import Latent, View, ViewSet, load_latent, load_viewset, save_latent, save_viewset  # noqa: E402
-from .bake import BakeOptions, bake  # noqa: E402
-from .camera import Camera, orbit_camera  # noqa: E402
-from .errors import ConfigError, DeviceError, InputError, LatentgenError, StageError, WeightsError  # noqa: E402
-from .export import ExportOptions, export  # noqa: E402
-from .meshio import load_mesh, normalize_unit_cube  # noqa: E402
-from .paint import PaintOptions, paint  # noqa: E402
-from .runtime import Runtime, pick_runtime  # noqa: E402
+# The public names, imported on first use: `latentgen --help` and `--version` should not wait for torch.
+_EXPORTS = {
+    "artifacts": ["Latent", "View", "ViewSet", "load_latent", "load_viewset", "save_latent", "save_viewset"],
+    "bake": ["BakeOptions", "bake"],
+    "camera": ["Camera", "orbit_camera"],
+    "errors": ["ConfigError", "DeviceError", "InputError", "LatentgenError", "StageError", "WeightsError"],
+    "export": ["ExportOptions", "export"],
+    "meshio": ["load_mesh", "normalize_unit_cube"],
+    "paint": ["PaintOptions", "paint"],
+    "runtime": ["Runtime", "pick_runtime"],
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+
+
+def __getattr__(name: str):
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module 'latentgen' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{_MODULE_OF[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_MODULE_OF])
+
 
 __all__ = [
     "BakeOptions",

@@ -129,7 +129,11 @@ def _write_obj(mesh: trimesh.Trimesh, path: Path, opts: ExportOptions) -> None:
     if textured:
         img = texture_image(mesh)
         out.visual = trimesh.visual.TextureVisuals(
-            uv=mesh.visual.uv, material=trimesh.visual.material.SimpleMaterial(image=img, name=path.stem)
+            uv=mesh.visual.uv,
+            # white diffuse: viewers multiply Kd by map_Kd, and trimesh's default Kd (0.4) would darken the texture
+            material=trimesh.visual.material.SimpleMaterial(
+                image=img, name=path.stem, diffuse=[255, 255, 255, 255], ambient=[255, 255, 255, 255]
+            ),
         )
     text, extra = trimesh.exchange.obj.export_obj(
         out, include_texture=True, return_texture=True, mtl_name=f"{path.stem}.mtl", include_normals=True

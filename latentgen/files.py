@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -95,6 +95,19 @@ def held_signals() -> Iterator[None]:
                 signal.raise_signal(signum)
 
 
+def _fresh_dir(dest: Path) -> Path:
+    """A new empty folder beside `dest` whose mode follows the umask, as the finished folder's should
+    (tempfile.mkdtemp makes 0700 folders, which other users and web servers could not read)."""
+    for _ in range(100):
+        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        try:
+            tmp.mkdir()
+            return tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{dest.parent}: no free name for a temp folder")
+
+
 @contextmanager
 def atomic_dir(dest: Path, on_commit: Callable[[], None] | None = None) -> Iterator[Path]:
     """Yield a fresh temp folder beside `dest`; it becomes `dest` only if the block finishes.
@@ -105,7 +118,7 @@ def atomic_dir(dest: Path, on_commit: Callable[[], None] | None = None) -> Itera
     """
     dest = Path(dest)
     _mkdir(dest.parent)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
+    tmp = _fresh_dir(dest)
     old = None
     try:
         yield tmp

@@ -98,6 +98,17 @@ def test_atomic_dir_replaces_the_old_folder_whole(tmp_path):
     assert os.listdir(dest) == ["a.txt"] and os.listdir(tmp_path) == ["views"]
 
 
+def test_atomic_dir_makes_folders_as_mkdir_would(tmp_path):
+    """Permissions follow the umask (not the 0700 of a private temp folder): the output is for sharing."""
+    umask = os.umask(0o022)
+    try:
+        with atomic_dir(tmp_path / "views"):
+            pass
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "views").stat().st_mode & 0o777 == 0o755
+
+
 def test_a_signal_during_commit_waits_until_the_folder_and_its_record_both_exist(tmp_path):
     def interrupt(signum, frame):
         raise KeyboardInterrupt

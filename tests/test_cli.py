@@ -1,6 +1,8 @@
 """The command line as a user meets it: exit codes, one-line errors, no half-written files."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -21,6 +23,17 @@ def test_version_and_help(cli):
     assert result.exit_code == 0
     for command in ("export", "render", "info"):
         assert command in result.stdout
+
+
+def test_help_and_version_do_not_wait_for_torch():
+    """`import latentgen` and the CLI's command table import no heavy library; the library names load on use."""
+    code = (
+        "import sys, latentgen, latentgen.cli\n"
+        "assert not {'torch', 'trimesh', 'transformers'} & set(sys.modules), 'heavy import'\n"
+        "from latentgen import export, Camera\n"
+        "assert callable(export) and 'trimesh' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_export_writes_the_requested_format(cli, tmp_path):

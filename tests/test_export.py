@@ -30,7 +30,9 @@ def test_textured_spot_keeps_its_texture_in_glb_and_obj(tmp_path):
         assert has_texture(back), fmt
         assert np.allclose(np.sort(back.visual.uv, axis=0)[::97], np.sort(spot.visual.uv, axis=0)[::97], atol=1e-5)
     assert (tmp_path / "spot.mtl").exists() and (tmp_path / "spot.png").exists()
-    assert "map_Kd spot.png" in (tmp_path / "spot.mtl").read_text()
+    mtl = (tmp_path / "spot.mtl").read_text()
+    assert "map_Kd spot.png" in mtl
+    assert "Kd 1.00000000 1.00000000 1.00000000" in mtl  # viewers multiply the texture by Kd
 
 
 def test_glb_material_is_explicit_pbr_and_validates(tmp_path):
