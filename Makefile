@@ -46,7 +46,7 @@ lint: install
 	$(BIN)/ruff check latentgen tests bench
 	$(BIN)/ruff format --check latentgen tests bench
 
-# The shipped weights/tiny from scratch (CPU, ~1.5-2 h on 2 cores): dataset, ShapeVAE, DiT + image encoder.
+# The shipped weights/tiny from scratch (CPU, ~1h40-2 h on 2 cores): dataset, ShapeVAE, DiT + image encoder.
 # Interrupted? Run it again: every stage resumes from its last checkpoint in out/train/.
 weights: install
 	$(BIN)/latentgen train data out/train/data --workers 2

@@ -27,6 +27,7 @@ from latentgen.train import (
     train_vae,
 )
 from latentgen.train.common import cosine_lr, iou
+from latentgen.train.dit import load_images
 
 CPU = Runtime(torch.device("cpu"), torch.float32)
 
@@ -59,6 +60,7 @@ def dataset(tmp_path_factory):
         families=("mug", "ring"),
         train_per_family=1,
         heldout_per_family=1,
+        images_per_shape=2,
         sample=SampleConfig(grid_res=32, n_surface=256, n_sharp=64, n_uniform=512, n_near=256),
         render=RenderConfig(size=64, supersample=1),
     )
@@ -125,6 +127,14 @@ def test_dit_run_is_a_weights_root_for_generate_shape_and_evaluate(dataset, vae_
     report = evaluate(EvalInputs(weights, data=dataset), EvalOptions(resolution=16, image_resolution=16))
     assert report["vae_heldout"]["n"] == 2 and set(report["vae_heldout"]["per_family"]) == {"mug", "ring"}
     assert 0 <= report["image_heldout"]["mean"] <= 1
+
+
+def test_dit_training_sees_every_picture_of_a_shape_and_evaluates_on_the_first(dataset):
+    pictures = load_images(dataset, "train", 28, print)  # [S, I, 3, 28, 28]
+    assert pictures.shape == (2, 2, 3, 28, 28) and pictures.dtype == torch.uint8
+    assert not torch.equal(pictures[:, 0], pictures[:, 1])  # other lighting, colours and camera jitter
+    first = load_images(dataset, "heldout", 28, print, per_shape=1)
+    assert first.shape == (2, 1, 3, 28, 28)
 
 
 def test_dit_resume_continues_from_the_checkpoint(dataset, vae_run, tmp_path):

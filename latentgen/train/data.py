@@ -1,10 +1,11 @@
 """The procedural training set of the shipped weights: `latentgen train data OUT` builds TINY_DATA.
 
-Every family, 40 training + 4 held-out shapes each (see weights/tiny/MODEL_CARD.md).
+Every family, 40 training + 4 held-out shapes each, 4 conditioning pictures per shape (lighting, colours and
+camera jitter differ; the DiT sees a random one each time, evaluation the first). See weights/tiny/MODEL_CARD.md.
 """
 
 from __future__ import annotations
 
 from ..data import DatasetConfig
 
-TINY_DATA = DatasetConfig(train_per_family=40, heldout_per_family=4)
+TINY_DATA = DatasetConfig(train_per_family=40, heldout_per_family=4, images_per_shape=4)

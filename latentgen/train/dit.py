@@ -83,7 +83,7 @@ PIPELINE_FILE = "pipeline.json"  # sampling defaults of a weights root in our la
 class DiTTrainOptions:
     dit: DiTConfig = field(default_factory=lambda: TINY_DIT)
     conditioner: ConditionerConfig = field(default_factory=lambda: TINY_CONDITIONER)
-    steps: int = 3500
+    steps: int = 5000
     batch: int = 16
     lr: float = 5e-4
     warmup: int = 200
@@ -132,18 +132,21 @@ def encode_dataset(vae: ShapeVAE, data: Path, split: str, encodings: int, seed: 
     }
 
 
-def load_images(data: Path, split: str, size: int, log: LogFn) -> torch.Tensor:
-    """Every shape's first conditioning image, prepared as at inference, resized to `size`: [S, 3, size, size] uint8."""
+def load_images(data: Path, split: str, size: int, log: LogFn, per_shape: int | None = None) -> torch.Tensor:
+    """Every shape's conditioning images (the first `per_shape`, all when None), prepared as at inference and
+    resized to `size`: [S, I, 3, size, size] uint8, I = the smallest image count of any shape."""
     index = load_index(data)
     items = [it for it in index["items"] if it["split"] == split]
-    out = torch.zeros(len(items), 3, size, size, dtype=torch.uint8)
+    if missing := [it["name"] for it in items if not it["images"]]:
+        raise InputError(f"{data}: shape {missing[0]} has no conditioning image")
+    count = min(len(it["images"]) for it in items) if items else 1
+    count = count if per_shape is None else min(count, per_shape)
+    out = torch.zeros(len(items), count, 3, size, size, dtype=torch.uint8)
     for i, it in enumerate(items):
-        if not it["images"]:
-            raise InputError(f"{data}: shape {it['name']} has no conditioning image")
-        prep = prepare_image(Image.open(Path(data) / it["images"][0]))
-        out[i] = to_pixels_u8(prep.tensor, size)[0]
+        for k, rel in enumerate(it["images"][:count]):
+            out[i, k] = to_pixels_u8(prepare_image(Image.open(Path(data) / rel)).tensor, size)[0]
         if (i + 1) % 200 == 0:
-            log(f"prepared {i + 1}/{len(items)} {split} images")
+            log(f"prepared {i + 1}/{len(items)} {split} shapes' images")
     return out
 
 
@@ -180,12 +183,12 @@ def _cache(run: Path, vae: ShapeVAE, data: Path, opts: DiTTrainOptions, log: Log
     images = _cached(
         run / "images.pt",
         lambda: {
-            "images": load_images(data, "train", size, log),
-            "held_images": load_images(data, "heldout", size, log),
+            "images": load_images(data, "train", size, log),  # [S, I, 3, size, size]
+            "held_images": load_images(data, "heldout", size, log, per_shape=1)[:, 0],  # the evaluation picture
         },
     )
-    if tuple(images["images"].shape[-2:]) != (size, size):
-        raise InputError(f"{run / 'images.pt'}: images of another size; delete it")
+    if images["images"].ndim != 5 or tuple(images["images"].shape[-2:]) != (size, size):
+        raise InputError(f"{run / 'images.pt'}: images of another size or an older layout; delete it")
 
     def latents() -> dict:
         train = encode_dataset(vae, data, "train", opts.encodings, opts.seed, log)
@@ -267,7 +270,8 @@ def train_dit(
         idx = torch.from_numpy(rng.choice(s_count, opts.batch, replace=s_count < opts.batch))
         pick = torch.from_numpy(rng.integers(k_count, size=opts.batch))
         x_data = latents[idx, pick]  # [B, N, C]
-        pixels = cache["images"][idx]
+        view = torch.from_numpy(rng.integers(cache["images"].shape[1], size=opts.batch))
+        pixels = cache["images"][idx, view]  # [B, 3, S, S]: one of the shape's pictures
         if opts.color_augment:
             pixels = augment(pixels, generator)
         cond = conditioner.encode_pixels(normalise(pixels))  # [B, L, D]
