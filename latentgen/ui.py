@@ -84,7 +84,8 @@ class Output:
             TextColumn("{task.percentage:>3.0f}%"),
             TimeElapsedColumn(),
         )
-        with Progress(*columns, console=self.err, transient=True) as bar:
+        # Bars only on a terminal: redirected to a log, Rich would leave an empty line behind (use --json there)
+        with Progress(*columns, console=self.err, transient=True, disable=not self.err.is_terminal) as bar:
             tasks: dict[str, int] = {}
 
             def report(phase: str, fraction: float) -> None:

@@ -1,10 +1,14 @@
 """The command line as a user meets it: exit codes, one-line errors, no half-written files."""
 
+import io
 import json
 import subprocess
 import sys
 
 import pytest
+from rich.console import Console
+
+from latentgen.ui import Output
 
 from .conftest import EXAMPLES, FIXTURES, validate_glb
 
@@ -34,6 +38,17 @@ def test_help_and_version_do_not_wait_for_torch():
         "assert callable(export) and 'trimesh' in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_an_error_inside_a_stage_is_exactly_one_line_in_a_log():
+    """stderr redirected to a file (CI, batch logs): no progress bar residue around the error line."""
+    log = io.StringIO()
+    out = Output(err=Console(file=log, stderr=True))
+    with pytest.raises(ValueError), out.progress("shape.glb") as progress:
+        progress("decode", 0.5)
+        raise ValueError("boom")
+    out.error("boom", 2)
+    assert log.getvalue() == "error: boom\n"
 
 
 def test_export_writes_the_requested_format(cli, tmp_path):
