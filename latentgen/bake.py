@@ -27,13 +27,12 @@ from scipy import sparse
 from .artifacts import View, ViewSet
 from .camera import Camera
 from .errors import InputError
-from .meshio import validate_mesh
+from .meshio import welded_surface
 from .meshops import decimate
 from .render import Rasterizer, get_rasterizer
 from .views import MASK_THRESHOLD, vertex_normals_mean
 
 ProgressFn = Callable[[str, float], None]
-NONMANIFOLD_MAX_SHARE = 0.01  # more edges than this shared by 3+ faces: not a surface (a soup, stacked copies)
 EDGE_SLOPE = 6.0  # neighbouring pixels whose depths differ by more than this many pixel widths: a depth edge
 
 
@@ -133,31 +132,6 @@ def check_views(views: ViewSet, mesh: trimesh.Trimesh) -> list[View]:
         if np.abs(np.asarray(bounds, float) - mesh.bounds).max() > 0.05 * diag:
             raise InputError("the view set was made for a different mesh (bounding boxes differ); paint this mesh")
     return colored
-
-
-def welded_surface(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
-    """Plain welded copy (no visuals, no degenerate faces); InputError unless it is a surface.
-
-    Refuses meshes that are not surfaces (many edges shared by three or more faces). A few such edges, as
-    decimation sometimes leaves, do not disturb the unwrap or the baking and are let through. `paint` runs the
-    same check, so a mesh that cannot be baked is refused before any view is painted.
-    """
-    validate_mesh(mesh)
-    plain = trimesh.Trimesh(np.asarray(mesh.vertices, np.float64), np.asarray(mesh.faces, np.int64), process=False)
-    plain.merge_vertices()  # UV seams and split normals of the input must not cut the surface
-    plain.update_faces(plain.nondegenerate_faces())
-    plain.remove_unreferenced_vertices()
-    if len(plain.faces) == 0:
-        raise InputError("mesh has only degenerate faces")
-    edges = np.sort(plain.edges, axis=1)
-    key = edges[:, 0] * len(plain.vertices) + edges[:, 1]
-    _, counts = np.unique(key, return_counts=True)
-    if (bad := int((counts > 2).sum())) > NONMANIFOLD_MAX_SHARE * len(counts):
-        raise InputError(
-            f"mesh is not manifold: {bad} of {len(counts)} edges are shared by more than two faces; repair it "
-            "first (e.g. MeshLab: Repair non-manifold edges)"
-        )
-    return plain
 
 
 def prepare_geometry(mesh: trimesh.Trimesh, faces: int | None) -> trimesh.Trimesh:

@@ -366,7 +366,7 @@ def _shape_export(faces: int | None):
     from .export import ExportOptions
     from .meshops import CleanupOptions
 
-    return ExportOptions(faces=faces, clean=True, cleanup=CleanupOptions(max_hole_edges=0))
+    return ExportOptions(faces=faces or None, clean=True, cleanup=CleanupOptions(max_hole_edges=0))  # 0: no budget
 
 
 def _weights(weights: Path | None) -> Path:
@@ -462,7 +462,7 @@ def decode_cmd(
         vae = load_shapevae(root, rt, variant, prefer=[latent.model] if latent.model else ())
         with out.progress(latent_file.name) as progress:
             mesh = decode(latent, vae, opts, progress)
-        result = export(mesh, output, _shape_export(faces or None))
+        result = export(mesh, output, _shape_export(faces))
     n = len(result.mesh.faces)
     out.result(f"wrote {output} ({n} faces)", output=str(output), faces=n, vertices=len(result.mesh.vertices))
 
@@ -504,7 +504,7 @@ def generate_shape_cmd(
     ] = None,
     seed: SeedOpt = 1234,
     resolution: ModelResolutionOpt = None,
-    faces: Annotated[int | None, typer.Option("--faces", help="Face budget of the output mesh.")] = 40000,
+    faces: Annotated[int | None, typer.Option("--faces", help="Face budget of the output mesh (0: none).")] = 40000,
     mask: MaskOpt = "auto",
     rembg: Annotated[bool, typer.Option("--rembg", help="Shorthand for --mask rembg.")] = False,
     weights: WeightsOpt = None,
@@ -539,7 +539,7 @@ def generate_shape_cmd(
             latent_out = latent_out or stem.with_name(stem.name + ".latent")
         if latent_out is not None:
             check_output_path(latent_out)  # before any work: a mesh without its latent would be half the output
-        load_image(image)  # a bad picture fails here, not after a model load that can take minutes
+        load_image(image)  # a bad picture fails here, not after a model load (read again below: errors name the file)
         opts = ShapeOptions(steps=steps, guidance=guidance, seed=seed)
         export_opts = _shape_export(faces)
         rt = pick_runtime(STATE.device, dtype)

@@ -73,6 +73,34 @@ def validate_mesh(mesh: trimesh.Trimesh, source: str = "mesh") -> None:
         raise InputError(f"{source}: faces reference vertices that do not exist")
 
 
+NONMANIFOLD_MAX_SHARE = 0.01  # more edges than this shared by 3+ faces: not a surface (a soup, stacked copies)
+
+
+def welded_surface(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
+    """Plain welded copy (no visuals, no degenerate faces); InputError unless it is a surface.
+
+    Refuses meshes that are not surfaces (many edges shared by three or more faces). A few such edges, as
+    decimation sometimes leaves, do not disturb the unwrap or the baking and are let through. `paint` and
+    `bake` both run it, so a mesh that cannot be baked is refused before any view is painted.
+    """
+    validate_mesh(mesh)
+    plain = trimesh.Trimesh(np.asarray(mesh.vertices, np.float64), np.asarray(mesh.faces, np.int64), process=False)
+    plain.merge_vertices()  # UV seams and split normals of the input must not cut the surface
+    plain.update_faces(plain.nondegenerate_faces())
+    plain.remove_unreferenced_vertices()
+    if len(plain.faces) == 0:
+        raise InputError("mesh has only degenerate faces")
+    edges = np.sort(plain.edges, axis=1)
+    key = edges[:, 0] * len(plain.vertices) + edges[:, 1]
+    _, counts = np.unique(key, return_counts=True)
+    if (bad := int((counts > 2).sum())) > NONMANIFOLD_MAX_SHARE * len(counts):
+        raise InputError(
+            f"mesh is not manifold: {bad} of {len(counts)} edges are shared by more than two faces; repair it "
+            "first (e.g. MeshLab: Repair non-manifold edges)"
+        )
+    return plain
+
+
 def has_texture(mesh: trimesh.Trimesh) -> bool:
     vis = mesh.visual
     if not isinstance(vis, trimesh.visual.TextureVisuals) or vis.uv is None or len(vis.uv) != len(mesh.vertices):

@@ -21,9 +21,9 @@ import numpy as np
 import trimesh
 
 from .artifacts import View, ViewSet
-from .bake import welded_surface
 from .errors import InputError
 from .image import PreparedImage, recenter
+from .meshio import welded_surface
 from .render import Rasterizer, get_rasterizer
 from .views import (
     BORDER_RATIO,
