@@ -31,7 +31,7 @@ demo: install
 	$(BIN)/latentgen image2mesh examples/images/chair.png -o out/demo --resolution 128 --texture-size 1024
 	@echo "demo: textured asset out/demo/chair/chair.glb, preview out/demo/chair/preview.png"
 
-# The quick benchmarks (~10 min on 2 cores). Longer ones: bench/dit.py --config mini,v2-0, bench/load.py,
+# The quick benchmarks (4 min on 2 cores). Longer ones: bench/dit.py --config mini,v2-0, bench/load.py,
 # bench/paint.py --full, bench/quality.py, bench/data_gen.py (see README, Benchmarks).
 bench: install
 	$(BIN)/python bench/mesh_ops.py
