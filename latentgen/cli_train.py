@@ -62,7 +62,12 @@ def data_cmd(
         typer.Option("--heldout", help="Procedural held-out shapes per family (default: the shipped data's)."),
     ] = None,
     families: Annotated[
-        list[str] | None, typer.Option("--family", help="Procedural families to include (repeat; default: all).")
+        list[str] | None,
+        typer.Option(
+            "--family",
+            help="Procedural families to include (repeat; default: the shipped data's 21 everyday families; "
+            "`--family part` adds machined parts).",
+        ),
     ] = None,
     heldout_fraction: Annotated[
         float, typer.Option("--heldout-fraction", help="--meshes: share of each family held out for evaluation.")
@@ -183,6 +188,14 @@ def dit_cmd(
     export: Annotated[
         Path | None, typer.Option("--export", help="When done, copy the weights root here (e.g. weights/tiny).")
     ] = None,
+    mirror: Annotated[
+        bool,
+        typer.Option(
+            "--mirror/--no-mirror",
+            help="Also train on each shape mirrored left-right with its picture flipped (not for pictures that "
+            "must not be flipped, e.g. with writing on them; off in the shipped recipe, see its model card).",
+        ),
+    ] = False,
 ) -> None:
     """Train the flow-matching DiT and its image encoder on the VAE's latents. OUTPUT is a weights root
     (shapevae/, dit/, conditioner/, pipeline.json) after every checkpoint: `--weights OUTPUT` uses it.
@@ -200,6 +213,7 @@ def dit_cmd(
             lr=lr or base.lr,
             seed=seed,
             threads=_set_threads(threads),
+            mirror=mirror,
         )
         state = train_dit(data, vae, output, opts, resume, log=_log)
         if export is not None:

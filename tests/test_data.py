@@ -251,6 +251,18 @@ def test_every_family_gives_a_closed_normalised_shape_with_all_parts_visible(fam
             assert colors.shape == (3000, 3) and colors.min() >= 0 and colors.max() <= 1
 
 
+def test_machined_parts_have_through_holes_and_thin_plates():
+    # what the everyday families do not teach the autoencoder: shapes empty at their centre (rings, holed discs)
+    # and plates much thinner than they are wide, as in the CAD meshes people encode
+    shapes = [make_shape("part", seed) for seed in range(40)]
+    centre = np.zeros((1, 3))
+    hollow = [s for s in shapes if s.sdf(centre)[0] > 0 and (s.lo < 0).all() and (s.hi > 0).all()]
+    thin = [s for s in shapes if np.sort(s.hi - s.lo)[0] < 0.25 * 1.8]
+    assert len(hollow) >= 3 and len(thin) >= 5
+    probe = np.random.default_rng(0).uniform(-0.9, 0.9, (500, 3))
+    assert len({(s.sdf(probe) < 0).tobytes() for s in shapes}) == len(shapes)  # no two alike
+
+
 def test_shapes_are_deterministic_per_family_and_seed():
     p = np.random.default_rng(6).uniform(-1, 1, (2000, 3))
     for family in ("chair", "car", "vase"):

@@ -27,7 +27,7 @@ from latentgen.train import (
     train_vae,
 )
 from latentgen.train.common import cosine_lr, iou
-from latentgen.train.dit import load_images
+from latentgen.train.dit import encode_dataset, load_images, mirror_x
 
 CPU = Runtime(torch.device("cpu"), torch.float32)
 
@@ -135,6 +135,27 @@ def test_dit_training_sees_every_picture_of_a_shape_and_evaluates_on_the_first(d
     assert not torch.equal(pictures[:, 0], pictures[:, 1])  # other lighting, colours and camera jitter
     first = load_images(dataset, "heldout", 28, print, per_shape=1)
     assert first.shape == (2, 1, 3, 28, 28)
+
+
+def test_mirrored_latents_sit_on_the_mirrored_surface(dataset, vae_run):
+    # the DiT's left-right augmentation: a flipped picture must pair with the latents of the mirrored shape
+    vae = load_shapevae(vae_run / "model", CPU, need_encoder=True)
+    plain = encode_dataset(vae, dataset, "train", 1, 0, print)["latents"][:, 0]  # [S, N, C]
+    mirrored = encode_dataset(vae, dataset, "train", 1, 0, print, mirrored=True)["latents"][:, 0]
+    with np.load(dataset / "shapes" / "mug_000000.npz") as z:
+        surface = torch.from_numpy(np.concatenate([z["surface"], z["sharp"]]))[:, :3].float()  # [P, 3]
+    flipped = mirror_x(torch.cat([surface, torch.zeros_like(surface)], 1))[:, :3]
+    nearest = lambda pts, cloud: torch.cdist(pts, cloud).min(1).values.max()  # noqa: E731
+    # each token's position is a (mirrored) surface sample, to the precision the samples are stored at
+    assert nearest(mirrored[0, :, :3], flipped) < 2e-3 and nearest(plain[0, :, :3], surface) < 2e-3
+    assert nearest(mirrored[0, :, :3], surface) > 0.1  # a mug's handle is on one side: not the same shape
+
+
+def test_dit_trains_with_mirrored_pairs(dataset, vae_run, tmp_path):
+    state = train_dit(dataset, vae_run / "model", tmp_path / "dit", replace(DIT_OPTS, mirror=True, batch=4))
+    cache = torch.load(tmp_path / "dit" / "latents.pt", weights_only=True)
+    assert cache["mirrored_latents"].shape == cache["latents"].shape and state.step == DIT_OPTS.steps
+    assert not torch.allclose(cache["mirrored_latents"], cache["latents"])
 
 
 def test_dit_resume_continues_from_the_checkpoint(dataset, vae_run, tmp_path):

@@ -1143,6 +1143,131 @@ def ring(rng) -> list[Part]:
     return parts
 
 
+# ----------------------------------------------------------------------------------------------------------------
+# Machined parts: not an everyday object, but the vocabulary of the CAD meshes people encode (flat faces, sharp
+# edges, through-holes, pockets, thin plates and flanges), which the furniture and vessels above do not teach.
+
+
+def _polygon_profile(rng, w: float, h: float) -> list[tuple[float, float]]:
+    """A closed 2-D outline about the origin, at most w x h: an L, T, U, cross or regular n-gon."""
+    t = uniform(rng, 0.18, 0.4)  # web thickness as a fraction of the size
+    kind = choice(rng, ["L", "T", "U", "cross", "ngon"])
+    if kind == "ngon":
+        r, n = min(w, h) / 2, int(rng.integers(5, 9))
+        return [(r * math.cos(a), r * math.sin(a)) for a in np.linspace(0, 2 * math.pi, n, endpoint=False)]
+    x0, x1, y0, y1 = -w / 2, w / 2, -h / 2, h / 2
+    tw, th = t * w, t * h
+    if kind == "L":
+        pts = [(x0, y0), (x1, y0), (x1, y0 + th), (x0 + tw, y0 + th), (x0 + tw, y1), (x0, y1)]
+    elif kind == "T":
+        pts = [
+            (-tw / 2, y0),
+            (tw / 2, y0),
+            (tw / 2, y1 - th),
+            (x1, y1 - th),
+            (x1, y1),
+            (x0, y1),
+            (x0, y1 - th),
+            (-tw / 2, y1 - th),
+        ]
+    elif kind == "U":
+        pts = [
+            (x0, y0),
+            (x1, y0),
+            (x1, y1),
+            (x1 - tw, y1),
+            (x1 - tw, y0 + th),
+            (x0 + tw, y0 + th),
+            (x0 + tw, y1),
+            (x0, y1),
+        ]
+    else:
+        a, b = tw / 2, th / 2
+        pts = [
+            (-a, y0),
+            (a, y0),
+            (a, -b),
+            (x1, -b),
+            (x1, b),
+            (a, b),
+            (a, y1),
+            (-a, y1),
+            (-a, b),
+            (x0, b),
+            (x0, -b),
+            (-a, -b),
+        ]
+    return pts
+
+
+def _holes(rng, w: float, d: float, y0: float, y1: float, r_max: float) -> list[SDF]:
+    """0-4 vertical through-holes (cylinders along y) inside a w x d footprint."""
+    out = []
+    for _ in range(int(rng.integers(0, 5))):
+        r = uniform(rng, 0.2, 1.0) * r_max
+        x, z = uniform(rng, -1, 1) * max(w / 2 - 1.5 * r, 0.0), uniform(rng, -1, 1) * max(d / 2 - 1.5 * r, 0.0)
+        out.append(Cylinder((x, y0 - 0.01, z), (x, y1 + 0.01, z), r))
+    return out
+
+
+def part(rng) -> list[Part]:
+    col = any_of(rng, metal, dark, vivid, pastel)
+    kind = choice(rng, ["block", "plate", "disc", "ring", "profile"])
+    W, D = uniform(rng, 0.5, 1.0), uniform(rng, 0.3, 1.0)
+    H = uniform(rng, 0.04, 0.12) if kind in ("plate", "ring") else uniform(rng, 0.15, 0.7)
+    edge = choice(rng, [0.0, 0.0, 0.01, 0.03])
+    cuts: list[SDF] = []
+    extra: list[SDF] = []
+    if kind in ("block", "plate"):
+        body = box_at((-W / 2, 0, -D / 2), (W / 2, H, D / 2), min(edge, H / 3))
+        cuts += _holes(rng, W, D, 0, H, 0.12 * min(W, D))
+        if rng.random() < 0.5:  # a pocket or slot milled from the top
+            pw, pd = uniform(rng, 0.2, 0.6) * W, uniform(rng, 0.2, 0.6) * D
+            depth = uniform(rng, 0.3, 0.7) * H
+            cuts.append(box_at((-pw / 2, H - depth, -pd / 2), (pw / 2, H + 0.01, pd / 2)))
+        if rng.random() < 0.4:  # a boss or a rib on top
+            if rng.random() < 0.5:
+                r = uniform(rng, 0.08, 0.2) * min(W, D)
+                extra.append(Cylinder((0, H - 0.01, 0), (0, H + uniform(rng, 0.05, 0.3), 0), r))
+            else:
+                t = uniform(rng, 0.02, 0.06)
+                extra.append(box_at((-W / 2, H - 0.01, -t / 2), (W / 2, H + uniform(rng, 0.05, 0.3), t / 2)))
+    elif kind in ("disc", "ring"):
+        R = W / 2
+        body = Cylinder((0, 0, 0), (0, H, 0), R)
+        if kind == "ring":
+            body = body - Cylinder((0, -0.01, 0), (0, H + 0.01, 0), R * uniform(rng, 0.6, 0.9))
+            if rng.random() < 0.5:  # teeth around the rim
+                n, tooth = int(rng.integers(8, 25)), uniform(rng, 0.03, 0.08) * R
+                teeth = [
+                    Box((tooth, H / 2, tooth * 0.8), (0, H / 2, 0))
+                    .translate((R, 0, 0))
+                    .rotate(rotation("y", 360 * k / n))
+                    for k in range(n)
+                ]
+                extra.append(Union(*teeth))
+        else:
+            cuts += _holes(rng, W * 0.7, W * 0.7, 0, H, 0.15 * R)
+            if rng.random() < 0.5:  # a stepped hub
+                extra.append(
+                    Cylinder((0, H - 0.01, 0), (0, H + uniform(rng, 0.05, 0.4), 0), R * uniform(rng, 0.2, 0.6))
+                )
+    else:
+        body = Extrude(_polygon_profile(rng, W, uniform(rng, 0.5, 1.0)), D / 2)
+        if rng.random() < 0.5:  # holes through the profile, along z
+            for _ in range(int(rng.integers(1, 3))):
+                r = uniform(rng, 0.03, 0.08)
+                x, y = uniform(rng, -0.3, 0.3) * W, uniform(rng, -0.3, 0.3)
+                cuts.append(Cylinder((x, y, -D), (x, y, D), r))
+    solid = Union(body, *extra) if extra else body
+    if cuts:
+        solid = solid - (Union(*cuts) if len(cuts) > 1 else cuts[0])
+    turn = choice(rng, [None, None, ("x", 90), ("z", 90), ("y", 45)])
+    if turn is not None:
+        solid = solid.rotate(rotation(*turn))
+    return [Part("body", solid, col)]
+
+
 FAMILIES: dict[str, Callable] = {
     "chair": chair,
     "table": table,
@@ -1165,6 +1290,7 @@ FAMILIES: dict[str, Callable] = {
     "robot": robot,
     "dumbbell": dumbbell,
     "ring": ring,
+    "part": part,
 }
 
 
