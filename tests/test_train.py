@@ -27,7 +27,7 @@ from latentgen.train import (
     train_vae,
 )
 from latentgen.train.common import cosine_lr, iou
-from latentgen.train.dit import encode_dataset, load_images, mirror_x
+from latentgen.train.dit import encode_dataset, load_images, mirror_x, training_pairs
 
 CPU = Runtime(torch.device("cpu"), torch.float32)
 
@@ -151,7 +151,24 @@ def test_mirrored_latents_sit_on_the_mirrored_surface(dataset, vae_run):
     assert nearest(mirrored[0, :, :3], surface) > 0.1  # a mug's handle is on one side: not the same shape
 
 
-def test_dit_trains_with_mirrored_pairs(dataset, vae_run, tmp_path):
+def test_training_pairs_flip_the_picture_exactly_when_the_shape_is_mirrored():
+    s, k, n, c, i, px = 3, 2, 4, 5, 2, 6
+    latents = torch.arange(1, s + 1).float().view(s, 1, 1, 1).expand(s, k, n, c).clone()  # shape number
+    images = torch.zeros(s, i, 3, px, px, dtype=torch.uint8)
+    for shape in range(s):
+        images[shape, :, :, :, 0] = shape + 1  # left column marks the shape; flipped, it is the right column
+    rng = np.random.default_rng(0)
+    x, pixels = training_pairs(latents, -latents, images, 64, rng)  # mirrored latents: negated, to tell them apart
+    shape_of = x[:, 0, 0].abs().long()
+    mirrored = x[:, 0, 0] < 0
+    left, right = pixels[:, 0, 0, 0].long(), pixels[:, 0, 0, -1].long()
+    assert torch.equal(torch.where(mirrored, right, left), shape_of)  # same shape, flipped exactly when mirrored
+    assert 0 < int(mirrored.sum()) < 64
+    x, pixels = training_pairs(latents, None, images, 64, rng)
+    assert (x > 0).all() and torch.equal(pixels[:, 0, 0, 0].long(), x[:, 0, 0].long())
+
+
+def test_dit_run_with_mirror_caches_mirrored_latents(dataset, vae_run, tmp_path):
     state = train_dit(dataset, vae_run / "model", tmp_path / "dit", replace(DIT_OPTS, mirror=True, batch=4))
     cache = torch.load(tmp_path / "dit" / "latents.pt", weights_only=True)
     assert cache["mirrored_latents"].shape == cache["latents"].shape and state.step == DIT_OPTS.steps

@@ -1259,9 +1259,9 @@ def part(rng) -> list[Part]:
                 r = uniform(rng, 0.03, 0.08)
                 x, y = uniform(rng, -0.3, 0.3) * W, uniform(rng, -0.3, 0.3)
                 cuts.append(Cylinder((x, y, -D), (x, y, D), r))
-    solid = Union(body, *extra) if extra else body
+    solid = Union(body, *extra)
     if cuts:
-        solid = solid - (Union(*cuts) if len(cuts) > 1 else cuts[0])
+        solid = solid - Union(*cuts)
     turn = choice(rng, [None, None, ("x", 90), ("z", 90), ("y", 45)])
     if turn is not None:
         solid = solid.rotate(rotation(*turn))

@@ -94,8 +94,8 @@ class DiTTrainOptions:
     color_augment: bool = True  # random channel order / brightness: shape, not colour, must drive the encoder
     # half the samples are the shape mirrored left-right (x -> -x) with its picture flipped: the front camera looks
     # along -z, so the pair stays consistent and the DiT sees twice as many (picture, shape) pairs. Off in the
-    # shipped recipe: on the tiny data it raised held-out silhouettes 0.550 -> 0.574 but lowered real photos
-    # 0.432 -> 0.394 (weights/tiny/MODEL_CARD.md, experiments)
+    # shipped recipe: with it (and machined parts added to the data) held-out silhouettes went 0.550 -> 0.574 but
+    # real photos 0.432 -> 0.394 (weights/tiny/MODEL_CARD.md, experiments)
     mirror: bool = False
     seed: int = 0
     sample_steps: int = 25  # inference defaults stored with the weights
@@ -268,7 +268,7 @@ def train_dit(
     scale = float(cache["scale_factor"])
     latents = cache["latents"] * scale  # [S, K, N, C] in DiT space
     mirrored = cache["mirrored_latents"] * scale if opts.mirror else None  # [S, K, N, C]
-    s_count, k_count = latents.shape[:2]
+    s_count = latents.shape[0]
     dit_cfg = replace(opts.dit, in_channels=vae.config.latent_channels, context_in_dim=opts.conditioner.hidden_size)
     generator = seed_everything(opts.seed)
     conditioner = ImageConditioner(opts.conditioner)
@@ -293,15 +293,7 @@ def train_dit(
 
     def step_loss(step: int) -> tuple[torch.Tensor, dict]:
         rng = np.random.default_rng([opts.seed, step])  # batch choice is a function of the step: resumable
-        idx = torch.from_numpy(rng.choice(s_count, opts.batch, replace=s_count < opts.batch))
-        pick = torch.from_numpy(rng.integers(k_count, size=opts.batch))
-        x_data = latents[idx, pick]  # [B, N, C]
-        view = torch.from_numpy(rng.integers(cache["images"].shape[1], size=opts.batch))
-        pixels = cache["images"][idx, view]  # [B, 3, S, S]: one of the shape's pictures
-        if opts.mirror:
-            flip = torch.from_numpy(rng.random(opts.batch) < 0.5)
-            x_data = torch.where(flip[:, None, None], mirrored[idx, pick], x_data)
-            pixels = torch.where(flip[:, None, None, None], pixels.flip(-1), pixels)
+        x_data, pixels = training_pairs(latents, mirrored, cache["images"], opts.batch, rng)
         if opts.color_augment:
             pixels = augment(pixels, generator)
         cond = conditioner.encode_pixels(normalise(pixels))  # [B, L, D]
@@ -317,6 +309,24 @@ def train_dit(
         checkpoint_dit(run, vae, dit, conditioner, optimizer, generator, state, opts, scale)
 
     return optimise(state, opts, params, optimizer, step_loss, evaluate, checkpoint, log)
+
+
+def training_pairs(
+    latents: torch.Tensor, mirrored: torch.Tensor | None, images: torch.Tensor, batch: int, rng: np.random.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch of (latent [B, N, C], picture [B, 3, S, S]) pairs: a random shape, one of its K encodings
+    (latents, mirrored: [S, K, N, C]) and one of its I pictures (images: [S, I, 3, S, S]). With mirrored latents,
+    each pair is, at even odds, the mirrored shape with its picture flipped left-right."""
+    s_count, k_count = latents.shape[:2]
+    idx = torch.from_numpy(rng.choice(s_count, batch, replace=s_count < batch))
+    pick = torch.from_numpy(rng.integers(k_count, size=batch))
+    view = torch.from_numpy(rng.integers(images.shape[1], size=batch))
+    x_data, pixels = latents[idx, pick], images[idx, view]
+    if mirrored is not None:
+        flip = torch.from_numpy(rng.random(batch) < 0.5)
+        x_data = torch.where(flip[:, None, None], mirrored[idx, pick], x_data)
+        pixels = torch.where(flip[:, None, None, None], pixels.flip(-1), pixels)
+    return x_data, pixels
 
 
 @torch.no_grad()
