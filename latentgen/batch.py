@@ -153,6 +153,7 @@ def write_outputs(folder: Path, name: str, result, fmt: str, settings: dict, wei
         "seed": settings.get("seed"),
         "weights": weights,
         "model": result.latent.model,
+        "sampling": dict(result.latent.extra),  # sampler, steps, guidance; candidates, the kept one and their IoUs
         "versions": versions(),
         "seconds": result.seconds,
         "faces": len(final.faces),

@@ -227,6 +227,7 @@ def image2mesh_cmd(
         float | None, typer.Option("--guidance", help="Classifier-free guidance scale (default: the model's).")
     ] = None,
     seed: SeedOpt = 1234,
+    candidates: CandidatesOpt = None,
     resolution: ModelResolutionOpt = None,
     faces: Annotated[int, typer.Option("--faces", help="Face budget of the asset.")] = 40000,
     texture_size: Annotated[int, typer.Option("--texture-size", help="Texture side in texels.")] = 2048,
@@ -289,7 +290,7 @@ def image2mesh_cmd(
         models = load_models(_weights(weights), rt, variant, painter=painter)
         resolution = resolution or models.shape.default_resolution()
         opts = Image2MeshOptions(
-            shape=ShapeOptions(steps=steps, guidance=guidance, seed=seed),
+            shape=ShapeOptions(steps=steps, guidance=guidance, seed=seed, candidates=candidates),
             decode=DecodeOptions(resolution=resolution),
             faces=faces,
             texture=not no_texture,
@@ -301,6 +302,7 @@ def image2mesh_cmd(
         steps=steps or models.shape.default_steps(),
         guidance=guidance,
         seed=seed,
+        candidates=candidates or models.shape.default_candidates(),
         resolution=resolution,
         faces=faces,
         texture_size=texture_size,
@@ -353,6 +355,14 @@ ModelResolutionOpt = Annotated[
     typer.Option(
         "--resolution",
         help="Marching-cubes grid cells per axis (default: the model's; 256 for Hunyuan3D-2, whose 384 is 'high').",
+    ),
+]
+CandidatesOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--candidates",
+        help="Sample this many shapes (seeds SEED, SEED+1, ...) and keep the one whose outline from the picture's "
+        "viewpoint best matches the picture (default: the model's; 4 for the shipped weights, 1 for Hunyuan3D-2).",
     ),
 ]
 SeedOpt = Annotated[
@@ -503,6 +513,7 @@ def generate_shape_cmd(
         typer.Option("--guidance", help="Classifier-free guidance scale (default: the model's; 5.0 for Hunyuan3D-2)."),
     ] = None,
     seed: SeedOpt = 1234,
+    candidates: CandidatesOpt = None,
     resolution: ModelResolutionOpt = None,
     faces: Annotated[int | None, typer.Option("--faces", help="Face budget of the output mesh (0: none).")] = 40000,
     mask: MaskOpt = "auto",
@@ -540,7 +551,7 @@ def generate_shape_cmd(
         if latent_out is not None:
             check_output_path(latent_out)  # before any work: a mesh without its latent would be half the output
         load_image(image)  # a bad picture fails here, not after a model load (read again below: errors name the file)
-        opts = ShapeOptions(steps=steps, guidance=guidance, seed=seed)
+        opts = ShapeOptions(steps=steps, guidance=guidance, seed=seed, candidates=candidates)
         export_opts = _shape_export(faces)
         rt = pick_runtime(STATE.device, dtype)
         models = load_shape_models(_weights(weights), rt, variant)
@@ -556,7 +567,17 @@ def generate_shape_cmd(
         if latent_out is not None:
             save_latent(latent, latent_out)
     n = len(result.mesh.faces)
-    out.result(f"wrote {output} ({n} faces; foreground: {prep.method})", output=str(output), faces=n, seed=seed)
+    chosen = ""
+    if "chosen" in latent.extra:  # which candidate was kept, and how well its outline matched the picture's
+        k, scores = int(latent.extra["chosen"]), latent.extra["silhouette_ious"].split()
+        chosen = f"; kept candidate {k + 1} of {len(scores)}, outline IoU {float(scores[k]):.2f}"
+    out.result(
+        f"wrote {output} ({n} faces; foreground: {prep.method}{chosen})",
+        output=str(output),
+        faces=n,
+        seed=seed,
+        candidate_ious=[float(s) for s in latent.extra.get("silhouette_ious", "").split()],
+    )
 
 
 # ---- paint / bake ---------------------------------------------------------------------------------------

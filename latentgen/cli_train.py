@@ -234,6 +234,10 @@ def eval_cmd(
     resolution: Annotated[int, typer.Option("--resolution", help="Volume IoU grid, cells per axis.")] = 128,
     per_family: Annotated[int, typer.Option("--per-family", help="Held-out shapes per family (0: all).")] = 0,
     only: Annotated[str | None, typer.Option("--only", help="Only 'vae' or only 'image' figures.")] = None,
+    candidates: Annotated[
+        int | None,
+        typer.Option("--candidates", help="Image -> shape: shapes sampled per picture (default: the weights')."),
+    ] = None,
     report: Annotated[Path | None, typer.Option("--report", help="Write the full JSON report (per item) here.")] = None,
     threads: ThreadsOpt = None,
 ) -> None:
@@ -254,7 +258,13 @@ def eval_cmd(
             raise InputError(f"--only {only}: choose vae or image")
         torch.set_num_threads(_set_threads(threads))
         inputs = EvalInputs(_weights(weights), data, meshes, images)
-        opts = EvalOptions(resolution=resolution, per_family=per_family, vae=only != "image", image=only != "vae")
+        opts = EvalOptions(
+            resolution=resolution,
+            per_family=per_family,
+            candidates=candidates,
+            vae=only != "image",
+            image=only != "vae",
+        )
         with out.progress("eval") as progress:
             result = evaluate(inputs, opts, progress=progress)
         if report is not None:

@@ -20,15 +20,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import trimesh
 
 from .artifacts import Latent
 from .config import config_hash
 from .encode import DecodeOptions, decode, decode_volume
 from .errors import InputError, StageError
-from .image import prepare_image, recenter
+from .image import prepare_image
 from .models.shapevae import ShapeVAE
 from .pointcloud import normalize_mesh, sample_sharp, sample_uniform
+from .silhouette import iou, silhouette
 from .surface import grid_axis
 
 ProgressFn = Callable[[str, float], None]
@@ -47,6 +47,7 @@ class EvalOptions:
     image_resolution: int = 128  # decoding resolution of generated shapes for silhouettes
     steps: int | None = None  # sampling steps / guidance: None = the weights' defaults
     guidance: float | None = None
+    candidates: int | None = None  # shapes sampled per picture, the best silhouette kept: None = the weights' default
     seed: int = 1234
     vae: bool = True  # which figures: VAE reconstruction, image -> shape
     image: bool = True
@@ -75,7 +76,6 @@ def volume_iou(
 ) -> float:
     """surface [P, 6], sharp [S, 6]: encoder input (xyz + normal); inside: [(R+1)^3] bool truth at
     grid_points(R, bounds). Point-query encoders pick their queries as at inference (farthest points)."""
-    from .train.common import iou
     from .train.vae import encoder_points, encoder_queries
 
     batch = {"surface": torch.from_numpy(surface).float()[None], "sharp": torch.from_numpy(sharp).float()[None]}
@@ -173,27 +173,11 @@ def _take(a: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------- image -> shape
 
 
-def silhouette(mesh: trimesh.Trimesh, size: int = 512) -> np.ndarray:
-    """Front-view (input camera, orthographic) silhouette of a mesh, recentred like the input image: [S, S] bool."""
-    from .data.render import input_camera
-    from .render import get_rasterizer
-
-    vertices = np.asarray(mesh.vertices, np.float64)
-    camera = input_camera(vertices, size)
-    mask = get_rasterizer("cpu").rasterize(vertices, np.asarray(mesh.faces), camera).mask
-    if not mask.any():
-        return np.zeros((size, size), bool)
-    rgba = np.zeros((*mask.shape, 4), np.uint8)
-    rgba[..., 3] = mask * 255
-    return recenter(rgba, size)[1] > 127
-
-
 def image_rows(models, images: list[tuple[str, str, object]], opts: EvalOptions, progress: ProgressFn = _quiet) -> list:
     """images: (name, family, path or PIL image). Silhouette IoU and generation seconds per image."""
     from .shape import ShapeOptions, generate_shape
-    from .train.common import iou
 
-    shape_opts = ShapeOptions(steps=opts.steps, guidance=opts.guidance, seed=opts.seed)
+    shape_opts = ShapeOptions(steps=opts.steps, guidance=opts.guidance, seed=opts.seed, candidates=opts.candidates)
     rows = []
     for n, (name, family, image) in enumerate(images):
         prep = prepare_image(image, "auto", models.image_size, models.border_ratio)

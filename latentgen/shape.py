@@ -21,7 +21,8 @@ from torch import Tensor
 
 from .artifacts import Latent
 from .config import config_from_dict, config_hash, read_json_object
-from .errors import ConfigError, InputError, OptionError, WeightsError
+from .encode import DecodeOptions, decode
+from .errors import ConfigError, InputError, OptionError, StageError, WeightsError
 from .models.checkpoint import Checkpoint, build_exact, open_checkpoint, read_state, read_yaml, resolve_checkpoint
 from .models.conditioner import ConditionerConfig, ImageConditioner, reference_to_dinov2
 from .models.dit import DiTConfig, ShapeDiT
@@ -36,6 +37,7 @@ from .sampling import (
     make_scheduler,
     sample,
 )
+from .silhouette import silhouette_score
 
 DEFAULT_STEPS = {"flow": 50, "consistency": 5}  # reference defaults: 50 steps; turbo checkpoints run 5
 DEFAULT_GUIDANCE = 5.0  # the reference pipeline's
@@ -48,10 +50,15 @@ class ShapeOptions:
     # None: the checkpoint's default (5.0 for reference checkpoints; our layout: its pipeline.json)
     guidance: float | None = None
     seed: int = 1234
+    # sample this many shapes (candidate k from seed + k) and keep the one whose silhouette from the input camera
+    # best matches the picture's mask; None: the weights' default (our layout: pipeline.json; reference: 1)
+    candidates: int | None = None
 
     def __post_init__(self) -> None:
         if self.steps is not None and not 1 <= self.steps <= 1000:
             raise OptionError(f"--steps {self.steps}: choose 1..1000")
+        if self.candidates is not None and not 1 <= self.candidates <= 64:
+            raise OptionError(f"--candidates {self.candidates}: choose 1..64")
         if self.guidance is not None and not -1e3 < self.guidance < 1e3:
             raise OptionError(f"--guidance {self.guidance}: out of range")
         if not 0 <= self.seed < 2**63:
@@ -73,6 +80,7 @@ class ShapeModels:
     steps: int | None = None  # sampling defaults stored with the weights (our layout); None: the reference's
     guidance: float | None = None
     resolution: int | None = None  # decoding grid default stored with the weights; None: the reference's 256
+    candidates: int | None = None  # shapes sampled per picture by default (ShapeOptions.candidates); None: 1
 
     @property
     def latent_shape(self) -> tuple[int, int]:
@@ -84,6 +92,9 @@ class ShapeModels:
 
     def default_guidance(self) -> float:
         return DEFAULT_GUIDANCE if self.guidance is None else self.guidance
+
+    def default_candidates(self) -> int:
+        return self.candidates or 1
 
     def default_resolution(self) -> int:
         """Marching-cubes grid for this model: a small model's surfaces need no 256^3 grid (and it costs time)."""
@@ -165,6 +176,7 @@ def load_shape_models(weights: Path, rt: Runtime, variant: str | None = None) ->
 
 
 PIPELINE_FILE = "pipeline.json"
+PIPELINE_KEYS = {"scheduler", "steps", "guidance", "resolution", "image_size", "border_ratio", "candidates"}
 DEFAULT_RESOLUTION = 256  # the reference pipeline's "standard" octree resolution
 
 
@@ -186,7 +198,7 @@ def load_own_shape_models(root: Path, rt: Runtime) -> ShapeModels:
     root = Path(root)
     source = root / PIPELINE_FILE
     pipeline = read_json_object(source, WeightsError, "missing (the sampler settings next to dit/)")
-    if unknown := set(pipeline) - {"scheduler", "steps", "guidance", "resolution", "image_size", "border_ratio"}:
+    if unknown := set(pipeline) - PIPELINE_KEYS:
         raise ConfigError(f"{source}: unknown keys {sorted(unknown)}")
     sched = config_from_dict(SchedulerConfig, pipeline.get("scheduler", {}), f"{source} scheduler")
     dit_ckpt = resolve_checkpoint(root, "model")
@@ -213,6 +225,7 @@ def load_own_shape_models(root: Path, rt: Runtime) -> ShapeModels:
         steps=pipeline.get("steps"),
         guidance=pipeline.get("guidance"),
         resolution=pipeline.get("resolution"),
+        candidates=pipeline.get("candidates"),
     )
 
 
@@ -313,16 +326,59 @@ def sample_latents(
         return sample(velocity, noise.to(device), scheduler, report, on_step)
 
 
+CHOICE_RESOLUTION = 64  # decoding grid of the candidates while choosing: outlines, not details
+CHOICE_SIZE = 128  # pixels of the silhouettes compared while choosing
+
+
+def candidate_noise(count: int, seed: int, latent_shape: tuple[int, int], device) -> Tensor:
+    """[count, N, C] starting points; candidate k is seeded with seed + k, so candidate 0 is the one-sample run's."""
+    return torch.cat([initial_noise((1, *latent_shape), (seed + k) % 2**63, device) for k in range(count)])
+
+
+def choose_candidate(tokens: Tensor, vae: ShapeVAE, mask, progress: Progress | None = None) -> tuple[int, list[float]]:
+    """tokens [K, N, C] (VAE space), mask [S, S] uint8 (the picture's recentred foreground) -> (index of the
+    candidate whose input-camera silhouette best matches the mask, every candidate's silhouette IoU).
+    A candidate without a surface scores 0; ties go to the lower index."""
+    report = progress or (lambda phase, fraction: None)
+    scores = []
+    for k in range(len(tokens)):
+        latent = Latent(tokens[k], vae.name, config_hash(vae.config), 0, {})
+        try:
+            mesh = decode(latent, vae, DecodeOptions(resolution=CHOICE_RESOLUTION))
+            scores.append(silhouette_score(mesh, mask, CHOICE_SIZE))
+        except StageError:  # nothing above the iso-level: no shape to show
+            scores.append(0.0)
+        report("choosing candidate", (k + 1) / len(tokens))
+    return max(range(len(scores)), key=lambda k: (scores[k], -k)), scores
+
+
 def generate_shape(
     image: Tensor, models: ShapeModels, opts: ShapeOptions = ShapeOptions(), progress: Progress | None = None
 ) -> Latent:
-    """Preprocessed image ([1, 3, H, W] in [-1, 1], or image.PreparedImage) -> Latent (tokens [N, C] float32)."""
+    """Preprocessed image (image.PreparedImage, or a bare tensor [1, 3, H, W] in [-1, 1]) -> Latent (tokens [N, C]
+    float32).
+
+    With several candidates (opts.candidates, else the weights' default) the shapes are sampled as one batch and
+    the one whose silhouette best matches the picture's mask is kept; its index and score are in Latent.extra.
+    A bare tensor has no mask to choose by: it takes the weights' default as 1 and refuses an explicit count > 1.
+    """
     tensor = getattr(image, "tensor", image)
     if not isinstance(tensor, Tensor) or tensor.ndim != 4 or tensor.shape[:2] != (1, 3):
         raise InputError("generate_shape wants one preprocessed image [1, 3, H, W] (see image.prepare_image)")
-    latents = sample_latents(tensor, models, opts, progress)  # [1, N, C]
-    tokens = (latents[0] * (1.0 / models.scale_factor)).cpu()  # the reference multiplies by 1 / scale_factor
+    mask = getattr(image, "mask", None)
+    if mask is None and (opts.candidates or 1) > 1:
+        raise InputError("choosing among candidates needs the picture's mask: pass an image.PreparedImage")
+    count = 1 if mask is None else opts.candidates or models.default_candidates()
+    device = models.dit.latent_in.weight.device
+    noise = candidate_noise(count, opts.seed, models.latent_shape, device)
+    latents = sample_latents(tensor.expand(count, -1, -1, -1), models, opts, progress, noise)  # [K, N, C]
+    tokens = (latents * (1.0 / models.scale_factor)).cpu()  # the reference multiplies by 1 / scale_factor
     steps = opts.steps or models.default_steps()
     guidance = models.default_guidance() if opts.guidance is None else opts.guidance
     extra = {"dit": models.name, "steps": str(steps), "guidance": str(guidance), "sampler": models.scheduler.kind}
-    return Latent(tokens, models.vae.name, config_hash(models.vae.config), opts.seed, extra)
+    chosen = 0
+    if count > 1:
+        chosen, scores = choose_candidate(tokens, models.vae, mask, progress)
+        ious = " ".join(f"{s:.4f}" for s in scores)
+        extra |= {"candidates": str(count), "chosen": str(chosen), "silhouette_ious": ious}
+    return Latent(tokens[chosen].contiguous(), models.vae.name, config_hash(models.vae.config), opts.seed, extra)

@@ -40,6 +40,7 @@ def test_batch_with_bad_inputs_records_them_and_exits_1_then_resumes_without_wor
         assert {p.name for p in folder.iterdir()} == OUTPUTS | {f"{stem}.glb"}
         run = json.loads((folder / "run.json").read_text())
         assert run["status"] == "complete" and run["seed"] == 1234 and set(run["seconds"]) >= {"generate", "bake"}
+        assert run["sampling"]["steps"] == "2" and run["settings"]["candidates"] == 1  # reference weights: one sample
         assert validate_glb(folder / f"{stem}.glb")["errors"] == 0
     records = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
     failed = {os.path.basename(r["input"]) for r in records if r["status"] == "failed"}

@@ -8,15 +8,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import trimesh
 import yaml
 from PIL import Image
 
 from latentgen.artifacts import load_latent
+from latentgen.encode import encode
 from latentgen.errors import ConfigError, InputError, OptionError, WeightsError
+from latentgen.image import prepare_image
 from latentgen.runtime import Runtime
-from latentgen.shape import ShapeOptions, generate_shape, load_shape_models
+from latentgen.shape import ShapeOptions, choose_candidate, generate_shape, load_shape_models
+from latentgen.silhouette import silhouette
 
-from .conftest import FIXTURES
+from .conftest import FIXTURES, REPO
 
 CKPT = FIXTURES / "ckpt" / "tiny-hunyuan3d-2"
 FP32 = Runtime(torch.device("cpu"), torch.float32)
@@ -244,3 +248,60 @@ def test_dtype_options(cli, tmp_path):
         assert (tokens[low] - tokens["fp32"]).abs().max() < 0.05 * scale
     result = cli("generate-shape", PICTURE, "-o", tmp_path / "x.ply", "--dtype", "int8", "--weights", CKPT)
     assert result.exit_code == 2 and "--dtype int8" in _only_line(result.stderr)
+
+
+# ---- several candidates, the best outline kept ----------------------------------------------------------------
+
+SHIPPED = REPO / "weights" / "tiny"
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return load_shape_models(SHIPPED, FP32)
+
+
+def test_candidate_options_are_checked():
+    for bad in (0, 65):
+        with pytest.raises(OptionError, match="candidates"):
+            ShapeOptions(candidates=bad)
+
+
+def test_the_candidate_whose_outline_matches_the_picture_is_kept(shipped):
+    # two shapes the shipped VAE knows well: a tall post and a long bar; the picture's mask is the bar's outline
+    post, bar = trimesh.creation.box((0.4, 1.8, 0.4)), trimesh.creation.box((1.8, 0.4, 0.4))
+    tokens = torch.stack([encode(m, shipped.vae).tokens for m in (post, bar)])  # [2, N, C]
+    for truth, want in ((bar, 1), (post, 0)):
+        mask = silhouette(truth, 128).astype(np.uint8) * 255
+        chosen, scores = choose_candidate(tokens, shipped.vae, mask)
+        assert chosen == want and scores[want] > 0.8 > scores[1 - want], scores
+
+
+def test_generate_shape_keeps_the_best_of_its_candidates_each_seeded_as_a_single_run(shipped):
+    prep = prepare_image(REPO / "examples" / "images" / "chair.png", "auto", shipped.image_size, shipped.border_ratio)
+    best = generate_shape(prep, shipped, ShapeOptions(steps=4, candidates=3, seed=7))
+    scores = [float(s) for s in best.extra["silhouette_ious"].split()]
+    chosen = int(best.extra["chosen"])
+    assert best.extra["candidates"] == "3" and len(scores) == 3 and scores[chosen] == max(scores)
+    # candidate k is the one-candidate run of seed + k: a user can re-run the chosen one on its own
+    alone = generate_shape(prep, shipped, ShapeOptions(steps=4, candidates=1, seed=7 + chosen))
+    assert "candidates" not in alone.extra
+    torch.testing.assert_close(best.tokens, alone.tokens, atol=1e-4, rtol=1e-4)
+
+
+def test_the_shipped_weights_choose_among_four_but_a_bare_tensor_has_no_mask_to_choose_by(shipped):
+    assert shipped.default_candidates() == 4  # pipeline.json "candidates"
+    assert load_shape_models(CKPT, FP32).default_candidates() == 1  # reference checkpoints: one sample, as hy3dgen
+    image = torch.zeros(1, 3, 64, 64)
+    assert "candidates" not in generate_shape(image, shipped, ShapeOptions(steps=2)).extra
+    with pytest.raises(InputError, match="mask"):
+        generate_shape(image, shipped, ShapeOptions(steps=2, candidates=2))
+
+
+def test_generate_shape_says_which_candidate_it_kept_and_refuses_a_bad_count(cli, tmp_path):
+    chair = REPO / "examples" / "images" / "chair.png"
+    result = cli("generate-shape", chair, "-o", tmp_path / "chair.glb", "--candidates", "2", *QUICK)  # shipped weights
+    assert result.exit_code == 0, result.stderr
+    assert "of 2, outline IoU" in result.stdout and (tmp_path / "chair.glb").exists()
+    result = cli("generate-shape", chair, "-o", tmp_path / "none.glb", "--candidates", "0", *QUICK)
+    assert result.exit_code == 2 and "--candidates 0" in _only_line(result.stderr)
+    assert not (tmp_path / "none.glb").exists()

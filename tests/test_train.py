@@ -115,6 +115,7 @@ def test_dit_run_is_a_weights_root_for_generate_shape_and_evaluate(dataset, vae_
 
     models = load_shape_models(weights, CPU)  # the layout every command reads by default
     assert models.default_steps() == DIT_OPTS.sample_steps and models.default_guidance() == DIT_OPTS.guidance
+    assert models.default_candidates() == DIT_OPTS.candidates
     assert models.default_resolution() == DIT_OPTS.resolution
     assert models.scale_factor == pytest.approx(state["extra"]["scale_factor"])
     assert models.conditioner.config.input_size == 28 and models.latent_shape == (8, 3 + 4)  # xyz + features

@@ -25,6 +25,7 @@ from PIL import Image, ImageDraw
 
 from ..errors import ConfigError, InputError
 from ..files import atomic_path
+from ..silhouette import iou  # noqa: F401  (re-exported: the trainers score held-out shapes with it)
 
 ProgressFn = Callable[[str, float], None]
 LogFn = Callable[[str], None]
@@ -78,7 +79,7 @@ class RunState:
 
 def read_state(run: Path, options: Any) -> RunState | None:
     """The saved RunState of `run`, or None for a fresh run. A run made with other options is refused, except for
-    the step count (a finished run can be continued for more steps)."""
+    the step count (a finished run can be continued for more steps) and settings that do not change training."""
     path = Path(run) / "state.json"
     if not path.is_file():
         return None
@@ -86,7 +87,8 @@ def read_state(run: Path, options: Any) -> RunState | None:
     if raw.get("format") != STATE_FORMAT:
         raise ConfigError(f"{path}: not a {STATE_FORMAT} file")
     saved, now = dict(raw["options"]), jsonable(options)
-    for key in ("steps", "checkpoint_seconds", "threads", "eval_every"):
+    # none of these changes what is trained: candidates and resolution only go into the exported pipeline.json
+    for key in ("steps", "checkpoint_seconds", "threads", "eval_every", "candidates", "resolution"):
         saved.pop(key, None)
         now.pop(key, None)
     if saved != now:
@@ -272,10 +274,3 @@ def series(history: list[dict], key: str, smooth: int = 1) -> list[tuple[float, 
         acc = acc[-smooth:]
         out.append((step, sum(acc) / len(acc)))
     return out
-
-
-def iou(pred: np.ndarray | torch.Tensor, true: np.ndarray | torch.Tensor) -> float:
-    """Intersection over union of two boolean arrays (1.0 when both are empty)."""
-    p, t = np.asarray(pred, bool), np.asarray(true, bool)
-    union = np.logical_or(p, t).sum()
-    return float(np.logical_and(p, t).sum() / union) if union else 1.0

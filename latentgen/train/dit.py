@@ -100,6 +100,7 @@ class DiTTrainOptions:
     seed: int = 0
     sample_steps: int = 25  # inference defaults stored with the weights
     guidance: float = 3.0
+    candidates: int = 4  # shapes sampled per picture, the best-matching silhouette kept (shape.ShapeOptions)
     resolution: int = 160  # default decoding grid of generate-shape / image2mesh with these weights
     eval_every: int = 500
     eval_shapes: int = 21
@@ -404,6 +405,7 @@ def write_weights_root(
         "scheduler": {"kind": "flow", "num_train_timesteps": 1000, "shift": 1.0},
         "steps": opts.sample_steps,
         "guidance": opts.guidance,
+        "candidates": opts.candidates,
         "resolution": opts.resolution,
         "image_size": 512,
         "border_ratio": 0.15,
