@@ -9,6 +9,8 @@
 * Image -> shape silhouette IoU: generate a shape from the image, decode it, render its silhouette from the front
   (input) camera, recentre that mask exactly as the input image is recentred (image.recenter, border 0.15) and
   compare with the input's foreground mask. Comparing recentred masks makes the figure independent of framing.
+  Generation samples as generate-shape does, with the weights' default number of candidates (EvalOptions.candidates
+  overrides it): with several, the kept one is chosen by this same kind of outline agreement (at 64^3, 128 px).
 """
 
 from __future__ import annotations
