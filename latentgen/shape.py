@@ -6,7 +6,9 @@
 
 The conditioner encodes the image into tokens [1, L, D]; the sampler integrates the DiT's velocity from
 seeded noise [1, N, C]; the result is divided by the VAE's scale_factor (the reference does the same before
-decoding), so `Latent.tokens` is what the ShapeVAE decoder eats.
+decoding), so `Latent.tokens` is what the ShapeVAE decoder eats. With ShapeOptions(candidates=K) (or the weights'
+default) K shapes are sampled in one batch, from seeds seed .. seed + K - 1, and the one whose outline from the
+input camera best matches the picture's mask is kept (choose_candidate; silhouette.py).
 """
 
 from __future__ import annotations
