@@ -17,7 +17,8 @@ from latentgen.encode import encode
 from latentgen.errors import ConfigError, InputError, OptionError, WeightsError
 from latentgen.image import prepare_image
 from latentgen.runtime import Runtime
-from latentgen.shape import ShapeOptions, choose_candidate, generate_shape, load_shape_models
+from latentgen.sampling import initial_noise
+from latentgen.shape import ShapeOptions, candidate_noise, choose_candidate, generate_shape, load_shape_models
 from latentgen.silhouette import silhouette
 
 from .conftest import FIXTURES, REPO
@@ -282,10 +283,14 @@ def test_generate_shape_keeps_the_best_of_its_candidates_each_seeded_as_a_single
     scores = [float(s) for s in best.extra["silhouette_ious"].split()]
     chosen = int(best.extra["chosen"])
     assert best.extra["candidates"] == "3" and len(scores) == 3 and scores[chosen] == max(scores)
+    assert len(set(scores)) > 1  # three different shapes, not one sampled three times
     # candidate k is the one-candidate run of seed + k: a user can re-run the chosen one on its own
     alone = generate_shape(prep, shipped, ShapeOptions(steps=4, candidates=1, seed=7 + chosen))
     assert "candidates" not in alone.extra
     torch.testing.assert_close(best.tokens, alone.tokens, atol=1e-4, rtol=1e-4)
+    noise = candidate_noise(3, 7, shipped.latent_shape, "cpu")
+    for k in range(3):
+        assert torch.equal(noise[k], initial_noise((1, *shipped.latent_shape), 7 + k)[0])
 
 
 def test_the_shipped_weights_choose_among_four_but_a_bare_tensor_has_no_mask_to_choose_by(shipped):
