@@ -26,7 +26,8 @@ from latentgen.train import (
     train_dit,
     train_vae,
 )
-from latentgen.train.common import cosine_lr, iou
+from latentgen.train.common import RunState, cosine_lr, iou, write_state
+from latentgen.train.common import read_state as read_run_state
 from latentgen.train.dit import encode_dataset, load_images, mirror_x, training_pairs
 
 CPU = Runtime(torch.device("cpu"), torch.float32)
@@ -214,3 +215,11 @@ def test_learning_rate_schedule_and_iou():
     assert np.all(np.diff(lrs[10:]) <= 0)
     assert iou(np.array([1, 1, 0, 0]), np.array([1, 0, 1, 0])) == pytest.approx(1 / 3)
     assert iou(np.zeros(3), np.zeros(3)) == 1.0
+
+
+def test_a_run_resumes_with_other_inference_defaults_but_not_with_other_training_options(tmp_path):
+    write_state(tmp_path, RunState(10, 1.0, [], {}), DIT_OPTS)
+    resumed = read_run_state(tmp_path, replace(DIT_OPTS, candidates=8, resolution=96, steps=20))  # only pipeline.json
+    assert resumed is not None and resumed.step == 10
+    with pytest.raises(ConfigError, match="lr"):
+        read_run_state(tmp_path, replace(DIT_OPTS, lr=1e-3))
