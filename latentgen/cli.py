@@ -567,16 +567,16 @@ def generate_shape_cmd(
         if latent_out is not None:
             save_latent(latent, latent_out)
     n = len(result.mesh.faces)
-    chosen = ""
-    if "chosen" in latent.extra:  # which candidate was kept, and how well its outline matched the picture's
-        k, scores = int(latent.extra["chosen"]), latent.extra["silhouette_ious"].split()
-        chosen = f"; kept candidate {k + 1} of {len(scores)}, outline IoU {float(scores[k]):.2f}"
+    kept = int(latent.extra.get("chosen", 0))  # which candidate was kept, and how well each outline matched
+    scores = [float(s) for s in latent.extra.get("silhouette_ious", "").split()]
+    chosen = f"; kept candidate {kept + 1} of {len(scores)}, outline IoU {scores[kept]:.2f}" if scores else ""
     out.result(
         f"wrote {output} ({n} faces; foreground: {prep.method}{chosen})",
         output=str(output),
         faces=n,
         seed=seed,
-        candidate_ious=[float(s) for s in latent.extra.get("silhouette_ious", "").split()],
+        candidate=kept,
+        candidate_ious=scores,
     )
 
 

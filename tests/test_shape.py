@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -304,9 +305,27 @@ def test_the_shipped_weights_choose_among_four_but_a_bare_tensor_has_no_mask_to_
 
 def test_generate_shape_says_which_candidate_it_kept_and_refuses_a_bad_count(cli, tmp_path):
     chair = REPO / "examples" / "images" / "chair.png"
-    result = cli("generate-shape", chair, "-o", tmp_path / "chair.glb", "--candidates", "2", *QUICK)  # shipped weights
+    result = cli(
+        "--json",
+        "generate-shape",
+        chair,
+        "-o",
+        tmp_path / "a.glb",
+        "--latent-out",
+        tmp_path / "a.latent",
+        "--candidates",
+        "2",
+        *QUICK,
+    )  # fmt: skip  (shipped weights)
     assert result.exit_code == 0, result.stderr
-    assert "of 2, outline IoU" in result.stdout and (tmp_path / "chair.glb").exists()
+    event = json.loads(result.stdout.splitlines()[-1])
+    latent = load_latent(tmp_path / "a.latent")
+    assert event["candidate"] == int(latent.extra["chosen"]) and len(event["candidate_ious"]) == 2
+    assert event["candidate_ious"][event["candidate"]] == max(event["candidate_ious"])
+    result = cli("generate-shape", chair, "-o", tmp_path / "chair.glb", "--candidates", "2", *QUICK)
+    assert result.exit_code == 0, result.stderr
+    line = f"kept candidate {event['candidate'] + 1} of 2, outline IoU {max(event['candidate_ious']):.2f}"
+    assert line in result.stdout and (tmp_path / "chair.glb").exists()
     result = cli("generate-shape", chair, "-o", tmp_path / "none.glb", "--candidates", "0", *QUICK)
     assert result.exit_code == 2 and "--candidates 0" in _only_line(result.stderr)
     assert not (tmp_path / "none.glb").exists()
