@@ -3,6 +3,7 @@ through the normal loaders (what `make weights` and `latentgen train` rely on)."
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -139,15 +140,24 @@ def test_dit_training_sees_every_picture_of_a_shape_and_evaluates_on_the_first(d
     assert first.shape == (2, 1, 3, 28, 28)
 
 
+def mug_surface(dataset: Path, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """A shape's stored surface samples [P, 3], and the same mirrored left-right."""
+    with np.load(dataset / "shapes" / f"{name}.npz") as z:
+        surface = torch.from_numpy(np.concatenate([z["surface"], z["sharp"]]))[:, :3].float()
+    return surface, mirror_x(torch.cat([surface, torch.zeros_like(surface)], 1))[:, :3]
+
+
+def nearest(points: torch.Tensor, cloud: torch.Tensor) -> float:
+    """The largest distance from one of `points` [N, 3] to its nearest point of `cloud` [P, 3]."""
+    return float(torch.cdist(points, cloud).min(1).values.max())
+
+
 def test_mirrored_latents_sit_on_the_mirrored_surface(dataset, vae_run):
     # the DiT's left-right augmentation: a flipped picture must pair with the latents of the mirrored shape
     vae = load_shapevae(vae_run / "model", CPU, need_encoder=True)
     plain = encode_dataset(vae, dataset, "train", 1, 0, print)["latents"][:, 0]  # [S, N, C]
     mirrored = encode_dataset(vae, dataset, "train", 1, 0, print, mirrored=True)["latents"][:, 0]
-    with np.load(dataset / "shapes" / "mug_000000.npz") as z:
-        surface = torch.from_numpy(np.concatenate([z["surface"], z["sharp"]]))[:, :3].float()  # [P, 3]
-    flipped = mirror_x(torch.cat([surface, torch.zeros_like(surface)], 1))[:, :3]
-    nearest = lambda pts, cloud: torch.cdist(pts, cloud).min(1).values.max()  # noqa: E731
+    surface, flipped = mug_surface(dataset, "mug_000000")
     # each token's position is a (mirrored) surface sample, to the precision the samples are stored at
     assert nearest(mirrored[0, :, :3], flipped) < 2e-3 and nearest(plain[0, :, :3], surface) < 2e-3
     assert nearest(mirrored[0, :, :3], surface) > 0.1  # a mug's handle is on one side: not the same shape
@@ -174,7 +184,13 @@ def test_dit_run_with_mirror_caches_mirrored_latents(dataset, vae_run, tmp_path)
     state = train_dit(dataset, vae_run / "model", tmp_path / "dit", replace(DIT_OPTS, mirror=True, batch=4))
     cache = torch.load(tmp_path / "dit" / "latents.pt", weights_only=True)
     assert cache["mirrored_latents"].shape == cache["latents"].shape and state.step == DIT_OPTS.steps
-    assert not torch.allclose(cache["mirrored_latents"], cache["latents"])
+    # the cached mirrored latents are the mirrored shapes': a mug's tokens sit on its mirrored surface
+    vae = load_shapevae(vae_run / "model", CPU, need_encoder=True)
+    names = encode_dataset(vae, dataset, "train", 1, 0, print)["names"]
+    mug = next(i for i, name in enumerate(names) if name.startswith("mug"))
+    surface, flipped = mug_surface(dataset, names[mug])
+    tokens = cache["mirrored_latents"][mug, 0, :, :3]  # [N, 3] positions
+    assert nearest(tokens, flipped) < 2e-3 and nearest(tokens, surface) > 0.1
 
 
 def test_dit_resume_continues_from_the_checkpoint(dataset, vae_run, tmp_path):
