@@ -302,7 +302,8 @@ def sample_latents(
 ) -> Tensor:
     """image [B, 3, H, W] in [-1, 1] -> DiT-space latents [B, N, C] float32 (before 1 / scale_factor).
 
-    noise: [B, N, C] starting point; default: seeded as the reference (see sampling.initial_noise).
+    noise: [B, N, C] starting point; default: seeded as the reference (see sampling.initial_noise). One picture
+    ([1, 3, H, W]) with noise [K, N, C] samples K shapes of it, encoding the picture once.
     on_step(i, t [B], x [B, N, C]) sees every step (for traces).
     """
     report = progress or (lambda phase, fraction: None)
@@ -311,6 +312,8 @@ def sample_latents(
         report("conditioning", 0.0)
         cond = condition(image, models)  # [B, L, D]
         report("conditioning", 1.0)
+        if noise is not None and cond.shape[0] == 1:  # one picture, several starting points
+            cond = cond.expand(noise.shape[0], -1, -1)
         batch = cond.shape[0]
         if noise is None:
             noise = initial_noise((batch, *models.latent_shape), opts.seed, device)
@@ -373,7 +376,7 @@ def generate_shape(
     count = 1 if mask is None else opts.candidates or models.default_candidates()
     device = models.dit.latent_in.weight.device
     noise = candidate_noise(count, opts.seed, models.latent_shape, device)
-    latents = sample_latents(tensor.expand(count, -1, -1, -1), models, opts, progress, noise)  # [K, N, C]
+    latents = sample_latents(tensor, models, opts, progress, noise)  # [K, N, C]
     tokens = (latents * (1.0 / models.scale_factor)).cpu()  # the reference multiplies by 1 / scale_factor
     steps = opts.steps or models.default_steps()
     guidance = models.default_guidance() if opts.guidance is None else opts.guidance

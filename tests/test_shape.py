@@ -280,7 +280,13 @@ def test_the_candidate_whose_outline_matches_the_picture_is_kept(shipped):
 
 def test_generate_shape_keeps_the_best_of_its_candidates_each_seeded_as_a_single_run(shipped):
     prep = prepare_image(REPO / "examples" / "images" / "chair.png", "auto", shipped.image_size, shipped.border_ratio)
-    best = generate_shape(prep, shipped, ShapeOptions(steps=4, candidates=3, seed=7))
+    seen = []  # the picture is encoded once for all candidates
+    hook = shipped.conditioner.register_forward_pre_hook(lambda mod, args: seen.append(args[0].shape[0]))
+    try:
+        best = generate_shape(prep, shipped, ShapeOptions(steps=4, candidates=3, seed=7))
+    finally:
+        hook.remove()
+    assert seen == [1]
     scores = [float(s) for s in best.extra["silhouette_ious"].split()]
     chosen = int(best.extra["chosen"])
     assert best.extra["candidates"] == "3" and len(scores) == 3 and scores[chosen] == max(scores)

@@ -17,6 +17,7 @@ from latentgen.models.checkpoint import read_state
 from latentgen.models.shapevae import load_shapevae
 from latentgen.runtime import Runtime
 from latentgen.shape import ShapeOptions, generate_shape, load_shape_models
+from latentgen.silhouette import iou
 from latentgen.train import (
     TINY_CONDITIONER,
     TINY_DIT,
@@ -27,7 +28,7 @@ from latentgen.train import (
     train_dit,
     train_vae,
 )
-from latentgen.train.common import RunState, cosine_lr, iou, write_state
+from latentgen.train.common import RunState, cosine_lr, write_state
 from latentgen.train.common import read_state as read_run_state
 from latentgen.train.dit import encode_dataset, load_images, mirror_x, training_pairs
 

@@ -25,7 +25,6 @@ from PIL import Image, ImageDraw
 
 from ..errors import ConfigError, InputError
 from ..files import atomic_path
-from ..silhouette import iou  # noqa: F401  (re-exported: the trainers score held-out shapes with it)
 
 ProgressFn = Callable[[str, float], None]
 LogFn = Callable[[str], None]

@@ -39,11 +39,11 @@ from ..models.dit import DiTConfig, ShapeDiT
 from ..models.shapevae import ShapeVAE, load_shapevae
 from ..runtime import Runtime
 from ..sampling import SchedulerConfig, initial_noise, make_scheduler, sample
+from ..silhouette import iou
 from .common import (
     LogFn,
     RunState,
     _silent,
-    iou,
     load_optimizer,
     open_run,
     optimise,

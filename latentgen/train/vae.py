@@ -28,11 +28,11 @@ from ..models.checkpoint import read_state as read_weights
 from ..models.checkpoint import save_checkpoint
 from ..models.shapevae import ShapeVAE, ShapeVAEConfig
 from ..pointcloud import farthest_point_sampling
+from ..silhouette import iou
 from .common import (
     LogFn,
     RunState,
     _silent,
-    iou,
     load_optimizer,
     open_run,
     optimise,
