@@ -138,12 +138,38 @@ def vae_cmd(
         int | None, typer.Option("--embed-dim", help="Feature channels per token (default: the recipe's).")
     ] = None,
     width: Annotated[int | None, typer.Option("--width", help="Transformer width (default: the recipe's).")] = None,
+    decoder_layers: Annotated[
+        int | None,
+        typer.Option("--decoder-layers", help="Self-attention blocks of the decoder (default: the recipe's)."),
+    ] = None,
+    queries: Annotated[
+        int | None, typer.Option("--queries", help="Occupancy queries per shape and step (default: the recipe's).")
+    ] = None,
+    init: Annotated[
+        Path | None,
+        typer.Option(
+            "--init",
+            help="Start from this trained ShapeVAE folder (same sizes; --decoder-layers may add identity blocks).",
+        ),
+    ] = None,
+    freeze_encoder: Annotated[
+        bool,
+        typer.Option(
+            "--freeze-encoder",
+            help="With --init: train the decoder only. The latents stay those of --init, so a DiT trained on them"
+            " still fits.",
+        ),
+    ] = False,
     threads: ThreadsOpt = None,
     resume: ResumeOpt = False,
 ) -> None:
     """Train a ShapeVAE (occupancy BCE + KL) and watch its held-out IoU; the model lands in OUTPUT/model.
 
     Example: latentgen train vae out/train/data -o out/train/vae --resume
+
+    Fine-tune a trained decoder, latents unchanged:
+    latentgen train vae out/train/data -o out/train/vae_dec --init out/train/vae/model --freeze-encoder
+    --decoder-layers 6 --queries 2048 --lr 5e-4 --resume
     """
 
     from .train.vae import VAETrainOptions, train_vae
@@ -154,6 +180,7 @@ def vae_cmd(
         num_latents=num_latents or base.model.num_latents,
         embed_dim=embed_dim or base.model.embed_dim,
         width=width or base.model.width,
+        num_decoder_layers=decoder_layers or base.model.num_decoder_layers,
     )
     with user_errors(input=str(data)):
         opts = VAETrainOptions(
@@ -161,6 +188,9 @@ def vae_cmd(
             steps=steps or base.steps,
             batch=batch or base.batch,
             lr=lr or base.lr,
+            n_queries=queries or base.n_queries,
+            init=str(init) if init else "",
+            freeze_encoder=freeze_encoder,
             seed=seed,
             threads=_set_threads(threads),
         )

@@ -31,6 +31,7 @@ from latentgen.train import (
 from latentgen.train.common import RunState, cosine_lr, write_state
 from latentgen.train.common import read_state as read_run_state
 from latentgen.train.dit import encode_dataset, load_images, mirror_x, training_pairs
+from latentgen.train.vae import new_vae, start_from
 
 CPU = Runtime(torch.device("cpu"), torch.float32)
 
@@ -104,6 +105,36 @@ def test_vae_run_refuses_to_overwrite_or_resume_with_other_options(dataset, vae_
         train_vae(dataset, vae_run, VAE_OPTS)
     with pytest.raises(ConfigError, match="lr"):
         train_vae(dataset, vae_run, replace(VAE_OPTS, lr=0.1), resume=True)
+
+
+def test_a_deeper_decoder_started_from_a_trained_vae_decodes_like_it_at_step_0(vae_run):
+    trained = load_shapevae(vae_run / "model", CPU, need_encoder=True)
+    deeper = new_vae(replace(trained.config, num_decoder_layers=3), -4.0, seed=1)
+    start_from(deeper, vae_run / "model")  # blocks 1 and 2 are new: they start as identities
+    points = torch.rand(1, 128, 6) * 2 - 1
+    anchors = points[:, : trained.config.num_latents]  # latents sit on surface points (encoder_queries="points")
+    z = trained.encode(points, anchors)
+    torch.testing.assert_close(deeper.encode(points, anchors), z)
+    xyz = torch.rand(1, 50, 3) * 2 - 1
+    torch.testing.assert_close(deeper.occupancy(deeper.decode(z), xyz), trained.occupancy(trained.decode(z), xyz))
+    with pytest.raises(ConfigError, match="does not match"):
+        start_from(new_vae(replace(trained.config, width=64), -4.0, seed=1), vae_run / "model")
+
+
+def test_decoder_fine_tune_keeps_the_encoder_so_the_latents_stay_valid(dataset, vae_run, tmp_path):
+    opts = replace(VAE_OPTS, model=replace(SMALL_VAE, num_decoder_layers=2), init=str(vae_run / "model"))
+    train_vae(dataset, tmp_path / "ft", replace(opts, freeze_encoder=True))
+    before = read_state(vae_run / "model" / "model.safetensors")
+    after = read_state(tmp_path / "ft" / "model" / "model.safetensors")
+    fixed = [k for k in before if k.startswith(("encoder.", "pre_kl."))]
+    assert fixed and all(torch.equal(after[k], before[k]) for k in fixed)
+    assert not torch.equal(after["geo_decoder.output_proj.weight"], before["geo_decoder.output_proj.weight"])
+    assert after["transformer.resblocks.1.mlp.c_proj.weight"].abs().sum() > 0  # the new block learns
+    train_vae(dataset, tmp_path / "all", opts)  # without the freeze the encoder trains too
+    free = read_state(tmp_path / "all/model/model.safetensors")
+    assert not all(torch.equal(free[k], before[k]) for k in fixed)
+    with pytest.raises(ConfigError, match="init"):
+        replace(VAE_OPTS, freeze_encoder=True)
 
 
 def test_dit_run_is_a_weights_root_for_generate_shape_and_evaluate(dataset, vae_run, tmp_path):
@@ -214,6 +245,16 @@ def test_train_and_eval_commands(cli, dataset, tmp_path):
     assert result.exit_code == 0, result.stderr
     assert "VAE volume IoU, held-out procedural shapes" in result.stdout and "| mug |" in result.stdout
     assert cli("eval", "--weights", run / "model").exit_code == 2  # nothing to evaluate
+
+    tuned = tmp_path / "vae_dec"
+    args = ("--init", run / "model", "--freeze-encoder", "--decoder-layers", 5, "--queries", 32)
+    result = cli("--json", "train", "vae", dataset, "-o", tuned, "--steps", 1, "--batch", 2, *args, *small)
+    assert result.exit_code == 0, result.stderr
+    assert load_shapevae(tuned / "model", CPU).config.num_decoder_layers == 5
+    state = json.loads((tuned / "state.json").read_text())["options"]
+    assert state["freeze_encoder"] and state["n_queries"] == 32 and state["init"] == str(run / "model")
+    missing = cli("train", "vae", dataset, "-o", tmp_path / "x", "--init", tmp_path / "nowhere", *small)
+    assert missing.exit_code != 0 and "nowhere" in missing.stderr and "Traceback" not in missing.stderr
 
 
 def test_train_data_command_builds_a_resumable_dataset(cli, tmp_path):

@@ -80,6 +80,12 @@ class VAETrainOptions:
     seed: int = 0
     eval_every: int = 300  # steps between held-out IoU evaluations (0: only at the end)
     eval_shapes: int = 42  # held-out shapes evaluated during training (0: all)
+    # Fine-tuning: start from a trained ShapeVAE folder. Its config must equal `model` up to the decoder depth:
+    # extra decoder blocks are appended as identity blocks (zero output projections), so step 0 decodes as it.
+    init: str = ""
+    # Train the decoder only: encoder and posterior stay as in `init`, so the latents (and any DiT trained on
+    # them, with their scale factor) stay valid while reconstructions improve.
+    freeze_encoder: bool = False
     checkpoint_seconds: float = 120.0
     threads: int = field(default_factory=lambda: os.cpu_count() or 1)  # on a busy machine, 1 is much faster
 
@@ -88,6 +94,8 @@ class VAETrainOptions:
             raise ConfigError("steps, batch, n_queries, threads must be >= 1 and lr > 0")
         if not self.model.with_encoder:
             raise ConfigError("training needs a ShapeVAE with an encoder (with_encoder=True)")
+        if self.freeze_encoder and not self.init:
+            raise ConfigError("freezing the encoder needs trained weights to start from (init)")
 
 
 def new_vae(config: ShapeVAEConfig, logvar_init: float, seed: int) -> ShapeVAE:
@@ -97,6 +105,42 @@ def new_vae(config: ShapeVAEConfig, logvar_init: float, seed: int) -> ShapeVAE:
         vae.pre_kl.bias[config.embed_dim :].fill_(logvar_init)
         vae.pre_kl.weight[config.embed_dim :].mul_(0.1)
     return vae
+
+
+def start_from(vae: ShapeVAE, init: Path) -> None:
+    """Load the ShapeVAE weights folder `init` into `vae`, which may have more decoder blocks than it; those
+    start as identity blocks (zeroed output projections of their attention and MLP, pre-LN residual layout)."""
+    init = Path(init)
+    path = init / "model.safetensors"
+    if not path.is_file():
+        raise InputError(f"{init}: no ShapeVAE weights (model.safetensors) to start from")
+    theirs = read_weights(path)
+    ours = vae.state_dict()
+    have = len(vae.transformer.resblocks)
+    old = 1 + max((int(k.split(".")[2]) for k in theirs if k.startswith("transformer.resblocks.")), default=-1)
+    added = [f"transformer.resblocks.{i}." for i in range(old, have)]
+    missing = [k for k in ours if k not in theirs and not k.startswith(tuple(added))]
+    unexpected = [k for k in theirs if k not in ours]
+    wrong = [k for k in theirs if k in ours and theirs[k].shape != ours[k].shape]
+    if old > have or missing or unexpected or wrong:
+        differ = (missing + unexpected + wrong)[:3] or "depth"
+        raise ConfigError(
+            f"{init}: its ShapeVAE does not match this model (differs in {differ}); only the number of decoder"
+            " layers may grow"
+        )
+    vae.load_state_dict(theirs, strict=False)
+    with torch.no_grad():
+        for block in vae.transformer.resblocks[old:]:
+            for proj in (block.attn.c_proj, block.mlp.c_proj):
+                proj.weight.zero_()
+                proj.bias.zero_()
+
+
+def freeze_encoder(vae: ShapeVAE) -> list[torch.nn.Parameter]:
+    """Fix what maps points to the posterior (encoder, pre_kl); returns the parameters left to train."""
+    for module in (vae.encoder, vae.pre_kl):
+        module.requires_grad_(False)
+    return [p for p in vae.parameters() if p.requires_grad]
 
 
 def encoder_points(batch: dict) -> torch.Tensor:
@@ -228,7 +272,10 @@ def train_vae(
     # encode what the decoder was trained on: the mean, or posterior samples
     c = replace(c, encode_posterior="sample" if opts.sample_posterior else "mean")
     vae = new_vae(c, opts.logvar_init, opts.seed)
-    optimizer = torch.optim.AdamW(vae.parameters(), lr=opts.lr, weight_decay=opts.weight_decay, betas=(0.9, 0.99))
+    if opts.init and state is None:
+        start_from(vae, Path(opts.init))
+    params = freeze_encoder(vae) if opts.freeze_encoder else list(vae.parameters())
+    optimizer = torch.optim.AdamW(params, lr=opts.lr, weight_decay=opts.weight_decay, betas=(0.9, 0.99))
     if state is not None:
         vae.load_state_dict(read_weights(run / "model" / "model.safetensors"))
         load_optimizer(run, optimizer, generator)
@@ -237,7 +284,11 @@ def train_vae(
         state = RunState()
         run.mkdir(parents=True, exist_ok=True)
     n_params = sum(p.numel() for p in vae.parameters())
-    log(f"ShapeVAE {n_params / 1e6:.2f} M parameters; {len(train)} training / {len(held)} held-out shapes")
+    n_trained = sum(p.numel() for p in params)
+    trained = f" ({n_trained / 1e6:.2f} M trained, encoder fixed)" if opts.freeze_encoder else ""
+    log(f"ShapeVAE {n_params / 1e6:.2f} M parameters{trained}; {len(train)} training / {len(held)} held-out shapes")
+    if opts.init and state.step == 0:
+        log(f"starting from {opts.init}")
     vae.train()
 
     def step_loss(step: int) -> tuple[torch.Tensor, dict]:
@@ -254,7 +305,7 @@ def train_vae(
     def checkpoint() -> None:
         checkpoint_vae(run, vae, optimizer, generator, state, opts)
 
-    return optimise(state, opts, list(vae.parameters()), optimizer, step_loss, evaluate, checkpoint, log)
+    return optimise(state, opts, params, optimizer, step_loss, evaluate, checkpoint, log)
 
 
 def checkpoint_vae(
