@@ -66,7 +66,16 @@ def data_cmd(
         typer.Option(
             "--family",
             help="Procedural families to include (repeat; default: the shipped data's 21 everyday families; "
-            "`--family part` adds machined parts).",
+            "`all`: those and machined parts, `part`).",
+        ),
+    ] = None,
+    images: Annotated[
+        int | None,
+        typer.Option(
+            "--images",
+            min=0,
+            help="Conditioning pictures per shape (default: the shipped data's 4 procedural, 1 per mesh without a"
+            " photo); 0: none, enough for `train vae`.",
         ),
     ] = None,
     heldout_fraction: Annotated[
@@ -92,6 +101,8 @@ def data_cmd(
                 from .data.meshes import MeshDatasetConfig, build_mesh_dataset
 
                 config = MeshDatasetConfig(heldout_fraction=heldout_fraction, up_axis=up_axis)
+                if images is not None:
+                    config = replace(config, images_per_shape=images)
                 index = build_mesh_dataset(
                     meshes,
                     output,
@@ -101,12 +112,15 @@ def data_cmd(
                     skipped=lambda source, reason: out.error(f"skipped {source}: {reason}", 1, input=str(source)),
                 )
             else:
-                from .data import build_dataset
+                from .data import FAMILIES, build_dataset
 
+                if families and "all" in families:  # every family, in their fixed order
+                    families = list(FAMILIES) + [f for f in families if f not in FAMILIES and f != "all"]
                 config = replace(
                     TINY_DATA,
                     train_per_family=TINY_DATA.train_per_family if per_family is None else per_family,
                     heldout_per_family=TINY_DATA.heldout_per_family if heldout is None else heldout,
+                    images_per_shape=TINY_DATA.images_per_shape if images is None else images,
                     families=tuple(families) if families else TINY_DATA.families,
                 )
                 index = build_dataset(output, config, workers=workers, progress=progress)

@@ -267,6 +267,17 @@ def test_train_data_command_builds_a_resumable_dataset(cli, tmp_path):
     assert cli("train", "data", tmp_path / "d", "--family", "teapot").exit_code == 3  # unknown family
 
 
+def test_train_data_without_pictures_is_enough_for_a_vae_but_not_for_a_dit(cli, tmp_path):
+    args = ("--family", "all", "--per-family", 1, "--heldout", 0, "--images", 0, "--workers", 1)
+    result = cli("train", "data", tmp_path / "d", *args)
+    assert result.exit_code == 0, result.stderr
+    config = json.loads((tmp_path / "d" / "config.json").read_text())
+    assert config["families"][-1] == "part" and len(config["families"]) > 20  # everyday families, then parts
+    assert not (tmp_path / "d" / "images").exists() or not any((tmp_path / "d" / "images").iterdir())
+    with pytest.raises(InputError, match="no conditioning image"):
+        load_images(tmp_path / "d", "train", 28, print)
+
+
 def test_learning_rate_schedule_and_iou():
     lrs = [cosine_lr(s, 100, 1.0, 10) for s in range(100)]
     assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0) and lrs[-1] < 0.06
