@@ -50,6 +50,7 @@ import trimesh
 from .camera import Camera
 from .errors import InputError
 from .render import Rasterizer, interpolate
+from .silhouette import iou
 
 BORDER_RATIO = 0.15  # ImageProcessorV2's border: the object's longest side is int(side * 0.85)
 REF_ORTHO_SCALE = 1.2  # reference texture cameras: full view height...
@@ -208,9 +209,7 @@ def mirror_camera(camera: Camera) -> Camera:
 
 def silhouette_iou(mesh: trimesh.Trimesh, camera: Camera, mask: np.ndarray, rasterizer: Rasterizer) -> float:
     sil = rasterizer.rasterize(mesh.vertices, mesh.faces, camera).face_id >= 0
-    fg = mask >= MASK_THRESHOLD
-    union = np.logical_or(sil, fg).sum()
-    return float(np.logical_and(sil, fg).sum() / union) if union else 0.0
+    return iou(sil, mask >= MASK_THRESHOLD)
 
 
 def refine_input_camera(
