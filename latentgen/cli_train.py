@@ -163,7 +163,8 @@ def vae_cmd(
         Path | None,
         typer.Option(
             "--init",
-            help="Start from this trained ShapeVAE folder (same sizes; --decoder-layers may add identity blocks).",
+            help="Start from this trained ShapeVAE folder and its sizes (--decoder-layers may add blocks, which"
+            " start as identities).",
         ),
     ] = None,
     freeze_encoder: Annotated[
@@ -186,15 +187,17 @@ def vae_cmd(
     --decoder-layers 6 --queries 2048 --lr 5e-4 --resume
     """
 
-    from .train.vae import VAETrainOptions, train_vae
+    from .train.vae import VAETrainOptions, train_vae, trained_config
 
     base = VAETrainOptions()
+    with user_errors(input=str(init or data)):
+        start = trained_config(init) if init else base.model  # a fine-tune keeps the sizes of what it starts from
     model = replace(
-        base.model,
-        num_latents=num_latents or base.model.num_latents,
-        embed_dim=embed_dim or base.model.embed_dim,
-        width=width or base.model.width,
-        num_decoder_layers=decoder_layers or base.model.num_decoder_layers,
+        start,
+        num_latents=num_latents or start.num_latents,
+        embed_dim=embed_dim or start.embed_dim,
+        width=width or start.width,
+        num_decoder_layers=decoder_layers or start.num_decoder_layers,
     )
     with user_errors(input=str(data)):
         opts = VAETrainOptions(

@@ -248,9 +248,10 @@ def test_train_and_eval_commands(cli, dataset, tmp_path):
 
     tuned = tmp_path / "vae_dec"
     args = ("--init", run / "model", "--freeze-encoder", "--decoder-layers", 5, "--queries", 32)
-    result = cli("--json", "train", "vae", dataset, "-o", tuned, "--steps", 1, "--batch", 2, *args, *small)
+    result = cli("--json", "train", "vae", dataset, "-o", tuned, "--steps", 1, "--batch", 2, *args, "--threads", 1)
     assert result.exit_code == 0, result.stderr
-    assert load_shapevae(tuned / "model", CPU).config.num_decoder_layers == 5
+    config = load_shapevae(tuned / "model", CPU).config  # the sizes of what it started from, one block deeper
+    assert (config.width, config.num_latents, config.num_decoder_layers) == (32, 8, 5)
     state = json.loads((tuned / "state.json").read_text())["options"]
     assert state["freeze_encoder"] and state["n_queries"] == 32 and state["init"] == str(run / "model")
     missing = cli("train", "vae", dataset, "-o", tmp_path / "x", "--init", tmp_path / "nowhere", *small)

@@ -10,6 +10,9 @@ What keeps a small VAE from collapsing on this CPU budget (../shared/notes/train
 without pi, learned latent queries (each latent slot has an identity), the posterior's log-variance starting
 near -4 (pre_kl bias) so the sampling noise does not drown the means at initialisation, and a KL weight ~1e-4.
 Held-out IoU (uniform query points of shapes never trained on) is logged during training.
+
+Fine-tuning (`init`, `freeze_encoder`): start from a trained ShapeVAE, optionally with more decoder blocks
+(appended as identities), and train the decoder only; the latents stay the same, so does a DiT trained on them.
 """
 
 from __future__ import annotations
@@ -24,9 +27,9 @@ import torch.nn.functional as F
 
 from ..data.dataset import ShapeDataset
 from ..errors import ConfigError, InputError
+from ..models.checkpoint import open_checkpoint, save_checkpoint
 from ..models.checkpoint import read_state as read_weights
-from ..models.checkpoint import save_checkpoint
-from ..models.shapevae import ShapeVAE, ShapeVAEConfig
+from ..models.shapevae import ShapeVAE, ShapeVAEConfig, shapevae_config
 from ..pointcloud import farthest_point_sampling
 from ..silhouette import iou
 from .common import (
@@ -105,6 +108,14 @@ def new_vae(config: ShapeVAEConfig, logvar_init: float, seed: int) -> ShapeVAE:
         vae.pre_kl.bias[config.embed_dim :].fill_(logvar_init)
         vae.pre_kl.weight[config.embed_dim :].mul_(0.1)
     return vae
+
+
+def trained_config(folder: Path) -> ShapeVAEConfig:
+    """The config of a trained ShapeVAE folder: the sizes a fine-tune starting from it keeps."""
+    ckpt = open_checkpoint(Path(folder), "vae")
+    if ckpt is None:
+        raise InputError(f"{folder}: not a ShapeVAE folder (config.json + model.safetensors)")
+    return shapevae_config(ckpt)
 
 
 def start_from(vae: ShapeVAE, init: Path) -> None:
