@@ -119,6 +119,8 @@ def test_a_deeper_decoder_started_from_a_trained_vae_decodes_like_it_at_step_0(v
     torch.testing.assert_close(deeper.occupancy(deeper.decode(z), xyz), trained.occupancy(trained.decode(z), xyz))
     with pytest.raises(ConfigError, match="does not match"):
         start_from(new_vae(replace(trained.config, width=64), -4.0, seed=1), vae_run / "model")
+    with pytest.raises(ConfigError, match="only grow"):
+        start_from(new_vae(replace(trained.config, num_decoder_layers=0), -4.0, seed=1), vae_run / "model")
 
 
 def test_decoder_fine_tune_keeps_the_encoder_so_the_latents_stay_valid(dataset, vae_run, tmp_path):

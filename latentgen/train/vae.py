@@ -98,7 +98,7 @@ class VAETrainOptions:
         if not self.model.with_encoder:
             raise ConfigError("training needs a ShapeVAE with an encoder (with_encoder=True)")
         if self.freeze_encoder and not self.init:
-            raise ConfigError("freezing the encoder needs trained weights to start from (init)")
+            raise ConfigError("freezing the encoder needs trained weights to start from (init, --init)")
 
 
 def new_vae(config: ShapeVAEConfig, logvar_init: float, seed: int) -> ShapeVAE:
@@ -133,8 +133,10 @@ def start_from(vae: ShapeVAE, init: Path) -> None:
     missing = [k for k in ours if k not in theirs and not k.startswith(tuple(added))]
     unexpected = [k for k in theirs if k not in ours]
     wrong = [k for k in theirs if k in ours and theirs[k].shape != ours[k].shape]
-    if old > have or missing or unexpected or wrong:
-        differ = (missing + unexpected + wrong)[:3] or "depth"
+    if old > have:
+        raise ConfigError(f"{init}: has {old} decoder layers, more than this model's {have}; they can only grow")
+    if missing or unexpected or wrong:
+        differ = (missing + unexpected + wrong)[:3]
         raise ConfigError(
             f"{init}: its ShapeVAE does not match this model (differs in {differ}); only the number of decoder"
             " layers may grow"
