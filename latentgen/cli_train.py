@@ -146,15 +146,19 @@ def vae_cmd(
     lr: Annotated[float | None, typer.Option("--lr", help="Peak learning rate (default: the recipe's).")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of weights, batches and samples.")] = 0,
     num_latents: Annotated[
-        int | None, typer.Option("--num-latents", help="Latent tokens (default: the recipe's).")
+        int | None, typer.Option("--num-latents", help="Latent tokens (default: the recipe's, or --init's).")
     ] = None,
     embed_dim: Annotated[
-        int | None, typer.Option("--embed-dim", help="Feature channels per token (default: the recipe's).")
+        int | None, typer.Option("--embed-dim", help="Feature channels per token (default: the recipe's, or --init's).")
     ] = None,
-    width: Annotated[int | None, typer.Option("--width", help="Transformer width (default: the recipe's).")] = None,
+    width: Annotated[
+        int | None, typer.Option("--width", help="Transformer width (default: the recipe's, or --init's).")
+    ] = None,
     decoder_layers: Annotated[
         int | None,
-        typer.Option("--decoder-layers", help="Self-attention blocks of the decoder (default: the recipe's)."),
+        typer.Option(
+            "--decoder-layers", help="Self-attention blocks of the decoder (default: the recipe's, or --init's)."
+        ),
     ] = None,
     queries: Annotated[
         int | None, typer.Option("--queries", help="Occupancy queries per shape and step (default: the recipe's).")

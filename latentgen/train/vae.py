@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from ..data.dataset import ShapeDataset
 from ..errors import ConfigError, InputError
-from ..models.checkpoint import open_checkpoint, save_checkpoint
+from ..models.checkpoint import open_checkpoint, save_checkpoint, weights_file
 from ..models.checkpoint import read_state as read_weights
 from ..models.shapevae import ShapeVAE, ShapeVAEConfig, shapevae_config
 from ..pointcloud import farthest_point_sampling
@@ -122,10 +122,7 @@ def start_from(vae: ShapeVAE, init: Path) -> None:
     """Load the ShapeVAE weights folder `init` into `vae`, which may have more decoder blocks than it; those
     start as identity blocks (zeroed output projections of their attention and MLP, pre-LN residual layout)."""
     init = Path(init)
-    path = init / "model.safetensors"
-    if not path.is_file():
-        raise InputError(f"{init}: no ShapeVAE weights (model.safetensors) to start from")
-    theirs = read_weights(path)
+    theirs = read_weights(weights_file(init))
     ours = vae.state_dict()
     have = len(vae.transformer.resblocks)
     old = 1 + max((int(k.split(".")[2]) for k in theirs if k.startswith("transformer.resblocks.")), default=-1)
