@@ -247,6 +247,14 @@ def dit_cmd(
             "must not be flipped, e.g. with writing on them; off in the shipped recipe, see its model card).",
         ),
     ] = False,
+    ema: Annotated[
+        float | None,
+        typer.Option(
+            "--ema",
+            help="Decay of the moving average of the weights that are evaluated and exported (0: the raw weights; "
+            "default: the recipe's).",
+        ),
+    ] = None,
 ) -> None:
     """Train the flow-matching DiT and its image encoder on the VAE's latents. OUTPUT is a weights root
     (shapevae/, dit/, conditioner/, pipeline.json) after every checkpoint: `--weights OUTPUT` uses it.
@@ -265,6 +273,7 @@ def dit_cmd(
             seed=seed,
             threads=_set_threads(threads),
             mirror=mirror,
+            ema=base.ema if ema is None else ema,
         )
         state = train_dit(data, vae, output, opts, resume, log=_log)
         if export is not None:

@@ -233,6 +233,26 @@ def test_dit_resume_continues_from_the_checkpoint(dataset, vae_run, tmp_path):
     assert state.step == 2 and [r["step"] for r in state.history if "loss" in r] == [1, 2]
 
 
+def test_dit_exports_the_weight_average_and_resumes_it(dataset, vae_run, tmp_path):
+    averaged = replace(DIT_OPTS, steps=3, eval_every=0, ema=0.5)
+    train_dit(dataset, vae_run / "model", tmp_path / "plain", replace(averaged, ema=0.0))
+    train_dit(dataset, vae_run / "model", tmp_path / "straight", averaged)
+    train_dit(dataset, vae_run / "model", tmp_path / "resumed", replace(averaged, steps=1))  # "interrupted"
+    train_dit(dataset, vae_run / "model", tmp_path / "resumed", averaged, resume=True)
+
+    def exported(run: str) -> dict:
+        return read_state(tmp_path / run / "dit" / "model.safetensors")
+
+    raw = torch.load(tmp_path / "straight" / "optimizer.pt", weights_only=True)["extra"]["raw"]
+    # the average does not change training: the raw weights are those of a run without it
+    for key, value in exported("plain").items():
+        torch.testing.assert_close(raw["dit." + key], value, rtol=1e-5, atol=1e-6, msg=key)
+    # what is exported is the average, not the last step's weights
+    assert any(not torch.allclose(raw["dit." + k], v) for k, v in exported("straight").items())
+    for key, value in exported("straight").items():  # and a resumed run carries the average on
+        torch.testing.assert_close(exported("resumed")[key], value, rtol=1e-5, atol=1e-6, msg=key)
+
+
 def test_train_and_eval_commands(cli, dataset, tmp_path):
     small = ("--num-latents", 8, "--embed-dim", 4, "--width", 32, "--threads", 1)
     run = tmp_path / "vae"

@@ -109,15 +109,20 @@ def write_state(run: Path, state: RunState, options: Any) -> None:
         tmp.write_text(json.dumps(raw, indent=1) + "\n")
 
 
-def save_optimizer(run: Path, optimizer: torch.optim.Optimizer, generator: torch.Generator) -> None:
+def save_optimizer(
+    run: Path, optimizer: torch.optim.Optimizer, generator: torch.Generator, extra: dict | None = None
+) -> None:
+    """optimizer.pt: the optimizer, the training generator and any trainer-specific tensors (`extra`)."""
     with atomic_path(Path(run) / "optimizer.pt") as tmp:
-        torch.save({"optimizer": optimizer.state_dict(), "generator": generator.get_state()}, tmp)
+        torch.save({"optimizer": optimizer.state_dict(), "generator": generator.get_state(), "extra": extra or {}}, tmp)
 
 
-def load_optimizer(run: Path, optimizer: torch.optim.Optimizer, generator: torch.Generator) -> None:
+def load_optimizer(run: Path, optimizer: torch.optim.Optimizer, generator: torch.Generator) -> dict:
+    """Restore what save_optimizer wrote; returns its `extra` ({} for files written without one)."""
     saved = torch.load(Path(run) / "optimizer.pt", map_location="cpu", weights_only=True)
     optimizer.load_state_dict(saved["optimizer"])
     generator.set_state(saved["generator"])
+    return saved.get("extra", {})
 
 
 class Clock:
@@ -163,10 +168,11 @@ def optimise(
     evaluate: EvalFn,
     checkpoint: Callable[[], None],
     log: LogFn,
+    after_step: Callable[[], None] | None = None,
 ) -> RunState:
     """The loop both trainers run: cosine learning rate, clipped steps, a log line every 25 steps, held-out
     evaluation every opts.eval_every steps, a checkpoint every opts.checkpoint_seconds of training, and both
-    at the last step. Batches must be a function of the step (step_loss(step)) so a resumed run is the same."""
+    at the last step; after_step runs after every optimizer step (e.g. a weight average). Batches must be a function of the step (step_loss(step)) so a resumed run is the same."""
     clock = Clock(opts.checkpoint_seconds, state.seconds)
     window: list[dict] = []
     t_log = time.perf_counter()
@@ -178,6 +184,8 @@ def optimise(
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, opts.grad_clip)
         optimizer.step()
+        if after_step is not None:
+            after_step()
         state.step += 1
         state.seconds = clock.tick()
         window.append({"loss": loss.item(), **parts})
