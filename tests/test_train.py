@@ -315,3 +315,13 @@ def test_a_run_resumes_with_other_inference_defaults_but_not_with_other_training
     assert resumed is not None and resumed.step == 10
     with pytest.raises(ConfigError, match="lr"):
         read_run_state(tmp_path, replace(DIT_OPTS, lr=1e-3))
+
+
+def test_a_run_started_before_an_option_existed_resumes_with_its_default(tmp_path):
+    write_state(tmp_path, RunState(10, 1.0, [], {}), DIT_OPTS)
+    state = json.loads((tmp_path / "state.json").read_text())
+    del state["options"]["ema"]  # as written before --ema was added
+    (tmp_path / "state.json").write_text(json.dumps(state))
+    assert read_run_state(tmp_path, DIT_OPTS).step == 10
+    with pytest.raises(ConfigError, match="ema"):
+        read_run_state(tmp_path, replace(DIT_OPTS, ema=0.99))
