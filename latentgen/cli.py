@@ -550,13 +550,14 @@ def generate_shape_cmd(
             latent_out = latent_out or stem.with_name(stem.name + ".latent")
         if latent_out is not None:
             check_output_path(latent_out)  # before any work: a mesh without its latent would be half the output
-        load_image(image)  # a bad picture fails here, not after a model load (read again below: errors name the file)
+        picture = load_image(image)  # a bad picture fails here, not after a model load
         opts = ShapeOptions(steps=steps, guidance=guidance, seed=seed, candidates=candidates)
         export_opts = _shape_export(faces)
         rt = pick_runtime(STATE.device, dtype)
         models = load_shape_models(_weights(weights), rt, variant)
         decode_opts = DecodeOptions(resolution=resolution or models.default_resolution())
-        prep = prepare_image(image, "rembg" if rembg else mask, models.image_size, models.border_ratio)
+        method = "rembg" if rembg else mask
+        prep = prepare_image(picture, method, models.image_size, models.border_ratio, source=image)
         with out.progress(image.name) as progress:
             latent = generate_shape(prep, models, opts, progress)
             mesh = decode(latent, models.vae, decode_opts, progress)

@@ -462,14 +462,19 @@ def to_model_tensor(rgb: np.ndarray) -> torch.Tensor:
 
 
 def prepare_image(
-    image: Path | str | Image.Image, method: str = "auto", size: int = 512, border_ratio: float = 0.15
+    image: Path | str | Image.Image,
+    method: str = "auto",
+    size: int = 512,
+    border_ratio: float = 0.15,
+    source: Path | None = None,
 ) -> PreparedImage:
     """A file or PIL image -> PreparedImage (object recentred on white, mask, model tensor).
 
-    Errors about the picture raise InputError naming the file.
+    source: the file a PIL image was read from (load_image), so a picture checked early is not read twice and
+    errors still name it. Errors about the picture raise InputError naming the file.
     """
     if isinstance(image, Image.Image):
-        source, name = None, "image"
+        name = str(source) if source is not None else "image"
         rgba = to_rgba(image)
         _check_size(rgba.size, name)
     else:

@@ -215,6 +215,20 @@ def test_uniform_picture_has_no_object(tmp_path):
         prepare_image(tmp_path / "wall.jpg")
 
 
+
+def test_a_picture_read_once_is_prepared_as_its_file_and_errors_name_the_file(tmp_path):
+    rgba = np.zeros((80, 80, 4), np.uint8)
+    rgba[20:60, 30:50] = (200, 60, 40, 255)
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "box.png")
+    picture = load_image(tmp_path / "box.png")  # what the CLI reads early, to fail before loading models
+    prep = prepare_image(picture, source=tmp_path / "box.png")
+    from_file = prepare_image(tmp_path / "box.png")
+    assert prep.source == from_file.source and np.array_equal(prep.rgb, from_file.rgb)
+    Image.new("RGB", (200, 150), (90, 140, 200)).save(tmp_path / "wall.jpg", quality=90)
+    with pytest.raises(InputError, match=r"wall\.jpg: no object found"):
+        prepare_image(load_image(tmp_path / "wall.jpg"), source=tmp_path / "wall.jpg")
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Foreground
 
