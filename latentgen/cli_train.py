@@ -298,6 +298,14 @@ def eval_cmd(
         int | None,
         typer.Option("--candidates", help="Image -> shape: shapes sampled per picture (default: the weights')."),
     ] = None,
+    ceilings: Annotated[
+        bool,
+        typer.Option(
+            "--ceilings",
+            help="Also score the held-out pictures against their shapes' VAE reconstructions and the true shapes: "
+            "what image -> shape could reach through this VAE, and with a perfect shape.",
+        ),
+    ] = False,
     report: Annotated[Path | None, typer.Option("--report", help="Write the full JSON report (per item) here.")] = None,
     threads: ThreadsOpt = None,
 ) -> None:
@@ -324,6 +332,7 @@ def eval_cmd(
             candidates=candidates,
             vae=only != "image",
             image=only != "vae",
+            ceilings=ceilings,
         )
         with out.progress("eval") as progress:
             result = evaluate(inputs, opts, progress=progress)

@@ -11,6 +11,8 @@
   compare with the input's foreground mask. Comparing recentred masks makes the figure independent of framing.
   Generation samples as generate-shape does, with the weights' default number of candidates (EvalOptions.candidates
   overrides it): with several, the kept one is chosen by this same kind of outline agreement (at 64^3, 128 px).
+* Ceilings (EvalOptions.ceilings): the same held-out pictures against their shapes' VAE reconstructions and against
+  the true shapes, so a low image -> shape figure can be put on the VAE, on the camera jitter or on the DiT.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import trimesh
 import torch
 
 from .artifacts import Latent
@@ -53,6 +56,9 @@ class EvalOptions:
     seed: int = 1234
     vae: bool = True  # which figures: VAE reconstruction, image -> shape
     image: bool = True
+    # image -> shape on held-out shapes: also score the shapes' own VAE reconstructions and (procedural data) the true
+    # shapes against the same pictures, the ceilings that tell a VAE miss from a DiT miss
+    ceilings: bool = False
 
 
 @dataclass(frozen=True)
@@ -78,13 +84,7 @@ def volume_iou(
 ) -> float:
     """surface [P, 6], sharp [S, 6]: encoder input (xyz + normal); inside: [(R+1)^3] bool truth at
     grid_points(R, bounds). Point-query encoders pick their queries as at inference (farthest points)."""
-    from .train.vae import encoder_points, encoder_queries
-
-    batch = {"surface": torch.from_numpy(surface).float()[None], "sharp": torch.from_numpy(sharp).float()[None]}
-    queries = encoder_queries(batch, vae.config)
-    with torch.inference_mode():
-        z = vae.encode(encoder_points(batch), queries)[0].float().cpu()
-    latent = Latent(z, vae.name, config_hash(vae.config), 0, {})
+    latent = reconstruct(vae, surface, sharp)
     volume = decode_volume(latent, vae, DecodeOptions(resolution=resolution, bounds=bounds))
     return iou(volume.grid.numpy().ravel() > 0, inside)
 
@@ -96,6 +96,12 @@ def _truth(data: Path, index: dict, item: dict) -> Callable[[np.ndarray], np.nda
         from .data.meshes import item_sdf
 
         return item_sdf(data, item).contains
+    shape = _procedural_shape(index, item)
+    return lambda xyz: shape.sdf(xyz.astype(np.float64)) < 0
+
+
+def _procedural_shape(index: dict, item: dict):
+    """A held-out item of a procedural dataset as built: its family's shape with the item's seed and pose."""
     from .data.dataset import DatasetConfig, Item, _stream
     from .data.shapes import make_shape
 
@@ -103,8 +109,18 @@ def _truth(data: Path, index: dict, item: dict) -> Callable[[np.ndarray], np.nda
     pose_rng = _stream(Item("heldout", item["family"], item["seed"]), 0)
     yaw = pose_rng.uniform(-config.max_object_yaw_deg, config.max_object_yaw_deg)
     tilt = pose_rng.uniform(-config.max_object_tilt_deg, config.max_object_tilt_deg)
-    shape = make_shape(item["family"], item["seed"], yaw_deg=yaw, tilt_deg=tilt)
-    return lambda xyz: shape.sdf(xyz.astype(np.float64)) < 0
+    return make_shape(item["family"], item["seed"], yaw_deg=yaw, tilt_deg=tilt)
+
+
+def reconstruct(vae: ShapeVAE, surface: np.ndarray, sharp: np.ndarray) -> Latent:
+    """surface [P, 6], sharp [S, 6] (xyz + normal) -> the shape's latent, encoded as at inference."""
+    from .train.vae import encoder_points, encoder_queries
+
+    batch = {"surface": torch.from_numpy(surface).float()[None], "sharp": torch.from_numpy(sharp).float()[None]}
+    queries = encoder_queries(batch, vae.config)
+    with torch.inference_mode():
+        z = vae.encode(encoder_points(batch), queries)[0].float().cpu()
+    return Latent(z, vae.name, config_hash(vae.config), 0, {})
 
 
 def procedural_vae_rows(vae: ShapeVAE, data: Path, opts: EvalOptions, progress: ProgressFn = _quiet) -> list[dict]:
@@ -196,6 +212,38 @@ def image_rows(models, images: list[tuple[str, str, object]], opts: EvalOptions,
     return rows
 
 
+def ceiling_rows(models, data: Path, opts: EvalOptions, progress: ProgressFn = _quiet) -> tuple[list, list]:
+    """The held-out pictures scored against (their shapes' VAE reconstructions, the true shapes): what image ->
+    shape could reach through this VAE, and with a perfect shape (only the pictures' camera jitter is left).
+    The true shapes need a procedural dataset (exact SDFs); for a dataset built from meshes that list is empty."""
+    from .data.dataset import load_index
+    from .data.sampling import extract_mesh
+
+    index = load_index(data)
+    rng = np.random.default_rng(opts.seed)
+    c = models.vae.config
+    vae_rows, true_rows = [], []
+    items = [it for it in _pick(index, opts.per_family) if it["images"]]
+    for n, it in enumerate(items):
+        prep = prepare_image(Path(data) / it["images"][0], "auto", models.image_size, models.border_ratio)
+        with np.load(Path(data) / it["npz"]) as z:
+            surface, sharp = _take(z["surface"], c.pc_size, rng), _take(z["sharp"], c.pc_sharpedge_size, rng)
+        latent = reconstruct(models.vae, surface, sharp)
+        row = {"name": it["name"], "family": it["family"]}
+        try:
+            mesh = decode(latent, models.vae, DecodeOptions(resolution=opts.image_resolution))
+            vae_rows.append({**row, "iou": iou(silhouette(mesh, prep.mask.shape[0]), prep.mask > 127)})
+        except StageError:
+            vae_rows.append({**row, "iou": 0.0})
+        if "meshes" not in index:
+            shape = _procedural_shape(index, it)
+            v, f, _ = extract_mesh(lambda xyz: shape.sdf(xyz.astype(np.float64)), opts.image_resolution)
+            true = trimesh.Trimesh(v, f, process=False)
+            true_rows.append({**row, "iou": iou(silhouette(true, prep.mask.shape[0]), prep.mask > 127)})
+        progress("image -> shape ceilings", (n + 1) / len(items))
+    return vae_rows, true_rows
+
+
 def heldout_images(data: Path, per_family: int) -> list[tuple[str, str, Path]]:
     from .data.dataset import load_index
 
@@ -249,6 +297,11 @@ def evaluate(inputs: EvalInputs, opts: EvalOptions = EvalOptions(), rt=None, pro
         if inputs.data is not None:
             rows = image_rows(models, heldout_images(inputs.data, opts.per_family), opts, progress)
             report["image_heldout"] = {**summarise(rows), "sample_seconds": _mean(rows, "sample_seconds"), "rows": rows}
+            if opts.ceilings:
+                vae_rows, true_rows = ceiling_rows(models, inputs.data, opts, progress)
+                report["image_heldout_vae"] = {**summarise(vae_rows), "rows": vae_rows}
+                if true_rows:
+                    report["image_heldout_true"] = {**summarise(true_rows), "rows": true_rows}
         if inputs.images is not None:
             rows = image_rows(models, folder_images(inputs.images), opts, progress)
             report["image_real"] = {**summarise(rows), "sample_seconds": _mean(rows, "sample_seconds"), "rows": rows}
@@ -266,6 +319,8 @@ TITLES = {
     "vae_meshes": "VAE volume IoU, real meshes",
     "image_heldout": "image -> shape silhouette IoU, held-out procedural renders",
     "image_real": "image -> shape silhouette IoU, real photos",
+    "image_heldout_vae": "ceiling: the held-out shapes' VAE reconstructions against their pictures",
+    "image_heldout_true": "ceiling: the true held-out shapes against their pictures (camera jitter only)",
 }
 
 
@@ -275,7 +330,7 @@ def markdown(report: dict) -> str:
     for key, title in TITLES.items():
         if key in report:
             r = report[key]
-            lines.append(f"| {title} | {r['mean']:.3f} | {r['n']} | {BARS[key]} |")
+            lines.append(f"| {title} | {r['mean']:.3f} | {r['n']} | {BARS.get(key, '-')} |")
     for key, title in TITLES.items():
         if key in report:
             fams = report[key]["per_family"]

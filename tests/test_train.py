@@ -161,9 +161,14 @@ def test_dit_run_is_a_weights_root_for_generate_shape_and_evaluate(dataset, vae_
     assert latent.tokens.shape == models.latent_shape and torch.equal(latent.tokens, again.tokens)
     assert load_shapevae(weights, CPU).name == "shapevae"  # decode/encode take the root too
 
-    report = evaluate(EvalInputs(weights, data=dataset), EvalOptions(resolution=16, image_resolution=16))
+    opts = EvalOptions(resolution=16, image_resolution=32, ceilings=True)
+    report = evaluate(EvalInputs(weights, data=dataset), opts)
     assert report["vae_heldout"]["n"] == 2 and set(report["vae_heldout"]["per_family"]) == {"mug", "ring"}
     assert 0 <= report["image_heldout"]["mean"] <= 1
+    # the ceilings: the same pictures against the shapes' reconstructions (a 3-step VAE: anything) and the true
+    # shapes, which match their own pictures up to the camera jitter and a 32^3 grid
+    assert report["image_heldout_vae"]["n"] == report["image_heldout_true"]["n"] == 2
+    assert 0 <= report["image_heldout_vae"]["mean"] <= 1 and report["image_heldout_true"]["mean"] > 0.8
 
 
 def test_dit_training_sees_every_picture_of_a_shape_and_evaluates_on_the_first(dataset):
