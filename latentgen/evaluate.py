@@ -6,7 +6,8 @@
   (coarse-to-fine, as `latentgen decode`), compare with the true inside/outside at the same grid points:
   exact signed distances for held-out procedural shapes, `trimesh` containment (ray tests) for real meshes.
   Real meshes are normalised as the training shapes are (bbox centred, longest side 2 * 0.9).
-* Image -> shape silhouette IoU: generate a shape from the image, decode it, render its silhouette from the front
+* Image -> shape silhouette IoU: generate a shape from the image, decode it (floaters removed, as every command
+  delivers it: pipeline.shape_postprocess), render its silhouette from the front
   (input) camera, recentre that mask exactly as the input image is recentred (image.recenter, border 0.15) and
   compare with the input's foreground mask. Comparing recentred masks makes the figure independent of framing.
   Generation samples as generate-shape does, with the weights' default number of candidates (EvalOptions.candidates
@@ -193,6 +194,7 @@ def _take(a: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
 
 def image_rows(models, images: list[tuple[str, str, object]], opts: EvalOptions, progress: ProgressFn = _quiet) -> list:
     """images: (name, family, path or PIL image). Silhouette IoU and generation seconds per image."""
+    from .pipeline import shape_postprocess
     from .shape import ShapeOptions, generate_shape
 
     shape_opts = ShapeOptions(steps=opts.steps, guidance=opts.guidance, seed=opts.seed, candidates=opts.candidates)
@@ -203,7 +205,7 @@ def image_rows(models, images: list[tuple[str, str, object]], opts: EvalOptions,
         latent = generate_shape(prep, models, shape_opts)
         seconds = time.perf_counter() - t0
         try:
-            mesh = decode(latent, models.vae, DecodeOptions(resolution=opts.image_resolution))
+            mesh = shape_postprocess(decode(latent, models.vae, DecodeOptions(resolution=opts.image_resolution)), None)
             score = iou(silhouette(mesh, prep.mask.shape[0]), prep.mask > 127)
         except StageError:  # no surface in the decoded volume: the model failed on this image, it scores 0
             score = 0.0
@@ -218,6 +220,7 @@ def ceiling_rows(models, data: Path, opts: EvalOptions, progress: ProgressFn = _
     The true shapes need a procedural dataset (exact SDFs); for a dataset built from meshes that list is empty."""
     from .data.dataset import load_index
     from .data.sampling import extract_mesh
+    from .pipeline import shape_postprocess
 
     index = load_index(data)
     rng = np.random.default_rng(opts.seed)
@@ -231,7 +234,7 @@ def ceiling_rows(models, data: Path, opts: EvalOptions, progress: ProgressFn = _
         latent = reconstruct(models.vae, surface, sharp)
         row = {"name": it["name"], "family": it["family"]}
         try:
-            mesh = decode(latent, models.vae, DecodeOptions(resolution=opts.image_resolution))
+            mesh = shape_postprocess(decode(latent, models.vae, DecodeOptions(resolution=opts.image_resolution)), None)
             vae_rows.append({**row, "iou": iou(silhouette(mesh, prep.mask.shape[0]), prep.mask > 127)})
         except StageError:
             vae_rows.append({**row, "iou": 0.0})
