@@ -20,10 +20,6 @@ from .meshio import has_texture
 @dataclass(frozen=True)
 class CleanupOptions:
     min_component_ratio: float = 0.02  # drop pieces whose bbox diagonal is below this share of the whole's
-    # and pieces with less than this share of the largest piece's surface area (the specks a decoder leaves; the
-    # reference's FloaterRemover uses the same ratio of face counts), unless they span more than
-    # FLOATER_MAX_SPAN of the whole's diagonal: a thin rod or wire is small in area, not a speck
-    min_component_area_ratio: float = 0.005
     max_hole_edges: int = 30  # close holes bounded by at most this many edges (0: leave holes)
     remove_degenerate: bool = True
 
@@ -79,28 +75,20 @@ def _keep_faces(mesh: trimesh.Trimesh, keep: np.ndarray) -> trimesh.Trimesh:
     return out
 
 
-FLOATER_MAX_SPAN = 0.1  # pieces spanning more than this share of the whole's diagonal are never specks
-
-
-def remove_floaters(
-    mesh: trimesh.Trimesh, min_ratio: float, min_area_ratio: float = 0.0
-) -> tuple[trimesh.Trimesh, int]:
-    """Drop connected pieces whose bounding-box diagonal is below `min_ratio` of the whole mesh's, and pieces
-    with less than `min_area_ratio` of the largest piece's area that span at most FLOATER_MAX_SPAN of it."""
+def remove_floaters(mesh: trimesh.Trimesh, min_ratio: float) -> tuple[trimesh.Trimesh, int]:
+    """Drop connected pieces whose bounding-box diagonal is below `min_ratio` of the whole mesh's."""
     labels = component_labels(mesh)
     n = labels.max() + 1
-    if n == 1 or (min_ratio <= 0 and min_area_ratio <= 0):
+    if n == 1 or min_ratio <= 0:
         return mesh, 0
     corners = mesh.vertices[mesh.faces]  # [F, 3, 3]
     lo = np.full((n, 3), np.inf)
     hi = np.full((n, 3), -np.inf)
     np.minimum.at(lo, labels, corners.min(axis=1))
     np.maximum.at(hi, labels, corners.max(axis=1))
-    diag = np.linalg.norm(hi - lo, axis=1)  # [n]
+    diag = np.linalg.norm(hi - lo, axis=1)
     whole = np.linalg.norm(mesh.bounds[1] - mesh.bounds[0])
-    area = np.bincount(labels, weights=mesh.area_faces, minlength=n)  # [n]
-    speck = (area < min_area_ratio * area.max()) & (diag <= FLOATER_MAX_SPAN * whole)
-    small = (diag < min_ratio * whole) | speck
+    small = diag < min_ratio * whole
     if small.all():  # never delete everything: keep the biggest piece
         small[np.argmax(diag)] = False
     return _keep_faces(mesh, ~small[labels]), int(small.sum())
@@ -155,7 +143,7 @@ def cleanup(mesh: trimesh.Trimesh, opts: CleanupOptions = CleanupOptions()) -> t
     out = mesh
     if opts.remove_degenerate:
         out, report.degenerate_removed, report.duplicate_removed = remove_bad_faces(out)
-    out, report.components_removed = remove_floaters(out, opts.min_component_ratio, opts.min_component_area_ratio)
+    out, report.components_removed = remove_floaters(out, opts.min_component_ratio)
     out, report.holes_closed = close_small_holes(out, opts.max_hole_edges)
     if out is mesh:
         out = mesh.copy()

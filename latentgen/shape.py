@@ -343,8 +343,8 @@ def candidate_noise(count: int, seed: int, latent_shape: tuple[int, int], device
 def choose_candidate(tokens: Tensor, vae: ShapeVAE, mask, progress: Progress | None = None) -> tuple[int, list[float]]:
     """tokens [K, N, C] (VAE space), mask [S, S] uint8 (the picture's recentred foreground) -> (index of the
     candidate whose input-camera silhouette best matches the mask, every candidate's silhouette IoU).
-    Each is judged without its floaters, as the decoded mesh is delivered (a speck far out moves the outline's
-    framing). A candidate without a surface scores 0; ties go to the lower index."""
+    Each is judged without its floaters, as the decoded mesh is delivered (a piece left out of the mesh must not
+    move the outline's framing). A candidate without a surface scores 0; ties go to the lower index."""
     from .meshops import CleanupOptions, remove_floaters
 
     clean = CleanupOptions()
@@ -354,7 +354,7 @@ def choose_candidate(tokens: Tensor, vae: ShapeVAE, mask, progress: Progress | N
         latent = Latent(tokens[k], vae.name, config_hash(vae.config), 0, {})
         try:
             mesh = decode(latent, vae, DecodeOptions(resolution=CHOICE_RESOLUTION))
-            mesh, _ = remove_floaters(mesh, clean.min_component_ratio, clean.min_component_area_ratio)
+            mesh, _ = remove_floaters(mesh, clean.min_component_ratio)
             scores.append(silhouette_score(mesh, mask, CHOICE_SIZE))
         except StageError:  # nothing above the iso-level: no shape to show
             scores.append(0.0)
