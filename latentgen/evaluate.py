@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import trimesh
 import torch
+import trimesh
 
 from .artifacts import Latent
 from .config import config_hash
@@ -239,8 +239,8 @@ def ceiling_rows(models, data: Path, opts: EvalOptions, progress: ProgressFn = _
         except StageError:
             vae_rows.append({**row, "iou": 0.0})
         if "meshes" not in index:
-            shape = _procedural_shape(index, it)
-            v, f, _ = extract_mesh(lambda xyz: shape.sdf(xyz.astype(np.float64)), opts.image_resolution)
+            sdf = _procedural_shape(index, it).sdf
+            v, f, _ = extract_mesh(lambda xyz, sdf=sdf: sdf(xyz.astype(np.float64)), opts.image_resolution)
             true = trimesh.Trimesh(v, f, process=False)
             true_rows.append({**row, "iou": iou(silhouette(true, prep.mask.shape[0]), prep.mask > 127)})
         progress("image -> shape ceilings", (n + 1) / len(items))

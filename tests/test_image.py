@@ -215,7 +215,6 @@ def test_uniform_picture_has_no_object(tmp_path):
         prepare_image(tmp_path / "wall.jpg")
 
 
-
 def test_a_picture_read_once_is_prepared_as_its_file_and_errors_name_the_file(tmp_path):
     rgba = np.zeros((80, 80, 4), np.uint8)
     rgba[20:60, 30:50] = (200, 60, 40, 255)

@@ -173,7 +173,8 @@ def optimise(
 ) -> RunState:
     """The loop both trainers run: cosine learning rate, clipped steps, a log line every 25 steps, held-out
     evaluation every opts.eval_every steps, a checkpoint every opts.checkpoint_seconds of training, and both
-    at the last step; after_step runs after every optimizer step (e.g. a weight average). Batches must be a function of the step (step_loss(step)) so a resumed run is the same."""
+    at the last step; after_step runs after every optimizer step (e.g. a weight average). Batches must be a
+    function of the step (step_loss(step)) so a resumed run is the same."""
     clock = Clock(opts.checkpoint_seconds, state.seconds)
     window: list[dict] = []
     t_log = time.perf_counter()
