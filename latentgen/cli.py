@@ -441,7 +441,12 @@ def decode_cmd(
     resolution: ModelResolutionOpt = None,
     faces: Annotated[int | None, typer.Option("--faces", help="Face budget of the output mesh (0: none).")] = 40000,
     dense: Annotated[
-        bool, typer.Option("--dense", help="Evaluate every grid point (slow; the default coarse-to-fine is exact).")
+        bool,
+        typer.Option(
+            "--dense",
+            help="Evaluate every grid point (slow; the default coarse-to-fine gives the same mesh, but for specks "
+            "smaller than a coarse cell).",
+        ),
     ] = False,
     weights: WeightsOpt = None,
     variant: VariantOpt = None,
