@@ -34,7 +34,7 @@ from .errors import InputError, StageError
 from .image import prepare_image
 from .models.shapevae import ShapeVAE
 from .pointcloud import normalize_mesh, sample_sharp, sample_uniform
-from .silhouette import iou, silhouette
+from .silhouette import iou, silhouette_score
 from .surface import grid_axis
 
 ProgressFn = Callable[[str, float], None]
@@ -206,7 +206,7 @@ def image_rows(models, images: list[tuple[str, str, object]], opts: EvalOptions,
         seconds = time.perf_counter() - t0
         try:
             mesh = shape_postprocess(decode(latent, models.vae, DecodeOptions(resolution=opts.image_resolution)), None)
-            score = iou(silhouette(mesh, prep.mask.shape[0]), prep.mask > 127)
+            score = silhouette_score(mesh, prep.mask)
         except StageError:  # no surface in the decoded volume: the model failed on this image, it scores 0
             score = 0.0
         rows.append({"name": name, "family": family, "iou": score, "sample_seconds": round(seconds, 2)})
@@ -235,14 +235,14 @@ def ceiling_rows(models, data: Path, opts: EvalOptions, progress: ProgressFn = _
         row = {"name": it["name"], "family": it["family"]}
         try:
             mesh = shape_postprocess(decode(latent, models.vae, DecodeOptions(resolution=opts.image_resolution)), None)
-            vae_rows.append({**row, "iou": iou(silhouette(mesh, prep.mask.shape[0]), prep.mask > 127)})
+            vae_rows.append({**row, "iou": silhouette_score(mesh, prep.mask)})
         except StageError:
             vae_rows.append({**row, "iou": 0.0})
         if "meshes" not in index:
             sdf = _procedural_shape(index, it).sdf
             v, f, _ = extract_mesh(lambda xyz, sdf=sdf: sdf(xyz.astype(np.float64)), opts.image_resolution)
             true = trimesh.Trimesh(v, f, process=False)
-            true_rows.append({**row, "iou": iou(silhouette(true, prep.mask.shape[0]), prep.mask > 127)})
+            true_rows.append({**row, "iou": silhouette_score(true, prep.mask)})
         progress("image -> shape ceilings", (n + 1) / len(items))
     return vae_rows, true_rows
 
