@@ -255,6 +255,14 @@ def dit_cmd(
             "default: the recipe's).",
         ),
     ] = None,
+    match_tokens: Annotated[
+        bool | None,
+        typer.Option(
+            "--match-tokens/--no-match-tokens",
+            help="Pair each shape's latent tokens with the noise tokens nearest to them (a minimal-cost assignment; "
+            "the DiT is order-blind over tokens, so the pairing is free) instead of by index (default: the recipe's).",
+        ),
+    ] = None,
 ) -> None:
     """Train the flow-matching DiT and its image encoder on the VAE's latents. OUTPUT is a weights root
     (shapevae/, dit/, conditioner/, pipeline.json) after every checkpoint: `--weights OUTPUT` uses it.
@@ -274,6 +282,7 @@ def dit_cmd(
             threads=_set_threads(threads),
             mirror=mirror,
             ema=base.ema if ema is None else ema,
+            match_tokens=base.match_tokens if match_tokens is None else match_tokens,
         )
         state = train_dit(data, vae, output, opts, resume, log=_log)
         if export is not None:
