@@ -263,6 +263,14 @@ def dit_cmd(
             "the DiT is order-blind over tokens, so the pairing is free) instead of by index (default: the recipe's).",
         ),
     ] = None,
+    t_mean: Annotated[
+        float | None,
+        typer.Option(
+            "--t-mean",
+            help="Mean of the logit-normal training times (below 0: more steps near noise, where the picture "
+            "decides the shape; default: the recipe's).",
+        ),
+    ] = None,
 ) -> None:
     """Train the flow-matching DiT and its image encoder on the VAE's latents. OUTPUT is a weights root
     (shapevae/, dit/, conditioner/, pipeline.json) after every checkpoint: `--weights OUTPUT` uses it.
@@ -283,6 +291,7 @@ def dit_cmd(
             mirror=mirror,
             ema=base.ema if ema is None else ema,
             match_tokens=base.match_tokens if match_tokens is None else match_tokens,
+            t_mean=base.t_mean if t_mean is None else t_mean,
         )
         state = train_dit(data, vae, output, opts, resume, log=_log)
         if export is not None:

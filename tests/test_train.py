@@ -31,7 +31,7 @@ from latentgen.train import (
 )
 from latentgen.train.common import RunState, cosine_lr, write_state
 from latentgen.train.common import read_state as read_run_state
-from latentgen.train.dit import encode_dataset, load_images, match_noise, mirror_x, training_pairs
+from latentgen.train.dit import encode_dataset, flow_loss, load_images, match_noise, mirror_x, training_pairs
 from latentgen.train.vae import new_vae, start_from
 
 CPU = Runtime(torch.device("cpu"), torch.float32)
@@ -256,6 +256,21 @@ def test_dit_run_with_matched_tokens_trains_on_the_matched_pairs(dataset, vae_ru
 
     # same seed, batches and noise draws: only the pairing differs, and nearer noise leaves less to predict
     assert all(m < p for m, p in zip(losses(matched), losses(plain), strict=True))
+
+
+def test_flow_loss_draws_times_around_the_chosen_logit_mean():
+    seen = []
+
+    def dit(x_t, t, cond):  # a stand-in that records the times it is asked about
+        seen.append(t)
+        return torch.zeros_like(x_t)
+
+    x_data = torch.randn(4000, 2, 3)
+    for t_mean in (0.0, -1.0):
+        seen.clear()
+        flow_loss(dit, None, x_data, torch.Generator().manual_seed(0), t_mean=t_mean)
+        median = float(torch.cat(seen).median())
+        assert abs(median - torch.sigmoid(torch.tensor(t_mean)).item()) < 0.02  # half the steps below sigmoid(mean)
 
 
 def test_dit_resume_continues_from_the_checkpoint(dataset, vae_run, tmp_path):

@@ -110,6 +110,9 @@ class DiTTrainOptions:
     # target. Off in the shipped recipe: held-out silhouettes 0.668 -> 0.614 (thin families lost most), photos
     # 0.516 -> 0.541 (within the noise of 13 pictures; weights/tiny/MODEL_CARD.md, experiments)
     match_tokens: bool = False
+    # mean of the logit-normal distribution of training times t: below 0, more of the steps near noise (t = 0), where
+    # the picture decides the shape (there the condition lowers the loss most; later steps mostly denoise)
+    t_mean: float = 0.0
     seed: int = 0
     sample_steps: int = 25  # inference defaults stored with the weights
     guidance: float = 3.0
@@ -268,15 +271,20 @@ def match_noise(noise: torch.Tensor, x_data: torch.Tensor) -> torch.Tensor:
 
 
 def flow_loss(
-    dit: ShapeDiT, cond: torch.Tensor, x_data: torch.Tensor, gen: torch.Generator, match: bool = False
+    dit: ShapeDiT,
+    cond: torch.Tensor,
+    x_data: torch.Tensor,
+    gen: torch.Generator,
+    match: bool = False,
+    t_mean: float = 0.0,
 ) -> torch.Tensor:
     """Rectified-flow loss, reference convention: x_t = t x_data + (1 - t) noise, target v = x_data - noise;
-    match: noise tokens paired with data tokens by match_noise instead of by index."""
+    t logit-normal around sigmoid(t_mean); match: noise tokens paired with data tokens by match_noise."""
     b = x_data.shape[0]
     noise = torch.randn(x_data.shape, generator=gen)
     if match:
         noise = match_noise(noise, x_data)
-    t = torch.sigmoid(torch.randn(b, generator=gen))  # logit-normal: most weight mid-way
+    t = torch.sigmoid(torch.randn(b, generator=gen) + t_mean)  # logit-normal: most weight mid-way for t_mean 0
     x_t = t[:, None, None] * x_data + (1 - t[:, None, None]) * noise
     return F.mse_loss(dit(x_t, t, cond), x_data - noise)
 
@@ -339,7 +347,7 @@ def train_dit(
         cond = conditioner.encode_pixels(normalise(pixels))  # [B, L, D]
         drop = torch.rand(opts.batch, generator=generator) < opts.cond_dropout
         cond = torch.where(drop[:, None, None], torch.zeros_like(cond), cond)
-        return flow_loss(dit, cond, x_data, generator, opts.match_tokens), {}
+        return flow_loss(dit, cond, x_data, generator, opts.match_tokens, opts.t_mean), {}
 
     def evaluate(last: bool) -> tuple[dict, str]:
         metrics = heldout_generation(shown["dit"], shown["conditioner"], vae, cache, data, scale, opts)
@@ -384,7 +392,8 @@ def heldout_generation(
     x_data = cache["held_latents"][idx] * scale
     cond = conditioner.encode_pixels(normalise(cache["held_images"][idx]))
     gen = torch.Generator().manual_seed(1234)
-    flow = float(flow_loss(dit, cond, x_data, gen, opts.match_tokens))  # the training objective's coupling
+    # the training objective's coupling, the standard t distribution (figures comparable across t_mean)
+    flow = float(flow_loss(dit, cond, x_data, gen, opts.match_tokens))
     generated = sample_dit(dit, cond, x_data.shape[1], opts.sample_steps, opts.guidance, seed=1234) / scale  # VAE space
     held = ShapeDataset(data, "heldout", None, None, None, images=False)
     ious = []
