@@ -31,7 +31,15 @@ from latentgen.train import (
 )
 from latentgen.train.common import RunState, cosine_lr, write_state
 from latentgen.train.common import read_state as read_run_state
-from latentgen.train.dit import encode_dataset, flow_loss, load_images, match_noise, mirror_x, training_pairs
+from latentgen.train.dit import (
+    encode_dataset,
+    flow_loss,
+    load_images,
+    match_noise,
+    mirror_x,
+    surface_histogram,
+    training_pairs,
+)
 from latentgen.train.vae import new_vae, start_from
 
 CPU = Runtime(torch.device("cpu"), torch.float32)
@@ -210,13 +218,18 @@ def test_training_pairs_flip_the_picture_exactly_when_the_shape_is_mirrored():
     for shape in range(s):
         images[shape, :, :, :, 0] = shape + 1  # left column marks the shape; flipped, it is the right column
     rng = np.random.default_rng(0)
-    x, pixels = training_pairs(latents, -latents, images, 64, rng)  # mirrored latents: negated, to tell them apart
+    hist = torch.zeros(s, 3, 3, 3)
+    hist[:, 0, 1, 1] = torch.arange(1, s + 1).float()  # the surface on the left (x < 0), weighted by shape number
+    # mirrored latents: negated, to tell them apart
+    x, pixels, h = training_pairs(latents, -latents, images, 64, rng, hist)
     shape_of = x[:, 0, 0].abs().long()
     mirrored = x[:, 0, 0] < 0
     left, right = pixels[:, 0, 0, 0].long(), pixels[:, 0, 0, -1].long()
     assert torch.equal(torch.where(mirrored, right, left), shape_of)  # same shape, flipped exactly when mirrored
+    assert torch.equal(torch.where(mirrored, h[:, 2, 1, 1], h[:, 0, 1, 1]).long(), shape_of)  # its surface too
     assert 0 < int(mirrored.sum()) < 64
-    x, pixels = training_pairs(latents, None, images, 64, rng)
+    x, pixels, h = training_pairs(latents, None, images, 64, rng)
+    assert h is None
     assert (x > 0).all() and torch.equal(pixels[:, 0, 0, 0].long(), x[:, 0, 0].long())
 
 
@@ -256,6 +269,28 @@ def test_dit_run_with_matched_tokens_trains_on_the_matched_pairs(dataset, vae_ru
 
     # same seed, batches and noise draws: only the pairing differs, and nearer noise leaves less to predict
     assert all(m < p for m, p in zip(losses(matched), losses(plain), strict=True))
+
+
+def test_surface_histogram_counts_the_share_of_samples_per_cell():
+    surface = np.array([[-0.9, -0.9, -0.9], [0.9, 0.0, -0.9], [0.95, 0.1, -0.99], [1.0, 1.0, 1.0]])
+    hist = surface_histogram(surface, 2)  # [x, y, z] cells of [-1, 0) and [0, 1]
+    assert hist[0, 0, 0] == 0.25 and hist[1, 1, 0] == 0.5 and hist[1, 1, 1] == 0.25 and float(hist.sum()) == 1.0
+
+
+def test_dit_run_with_the_surface_aid_trains_and_resumes_it(dataset, vae_run, tmp_path):
+    aided = replace(DIT_OPTS, steps=3, eval_every=0, aux_surface=0.5, aux_grid=4)
+    straight = train_dit(dataset, vae_run / "model", tmp_path / "straight", aided)
+    assert all(r["aux"] > 0 and r["loss"] > r["flow"] for r in straight.history if "loss" in r)
+    train_dit(dataset, vae_run / "model", tmp_path / "resumed", replace(aided, steps=1))  # "interrupted"
+    train_dit(dataset, vae_run / "model", tmp_path / "resumed", aided, resume=True)
+
+    def encoder(run: str) -> dict:
+        return read_state(tmp_path / run / "conditioner" / "model.safetensors")
+
+    # the head comes back with the run (its gradient reaches the encoder): resumed, the encoder is the straight one's
+    for key, value in encoder("straight").items():
+        torch.testing.assert_close(encoder("resumed")[key], value, rtol=1e-5, atol=1e-6, msg=key)
+    assert not any("aux" in key for key in encoder("straight"))  # a training aid: not in the exported encoder
 
 
 def test_flow_loss_draws_times_around_the_chosen_logit_mean():

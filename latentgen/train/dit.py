@@ -113,6 +113,12 @@ class DiTTrainOptions:
     # mean of the logit-normal distribution of training times t: below 0, more of the steps near noise (t = 0), where
     # the picture decides the shape (there the condition lowers the loss most; later steps mostly denoise)
     t_mean: float = 0.0
+    # weight of an auxiliary loss on the image encoder alone: from its pooled tokens, a linear head predicts where the
+    # shape's surface is (the share of its surface samples in each cell of an aux_grid^3 grid over [-1, 1]^3). The
+    # flow loss alone hands the encoder a weak signal (the picture lowers it by a few percent); the head is a training
+    # aid, neither exported nor needed at inference. 0: off
+    aux_surface: float = 0.0
+    aux_grid: int = 6
     seed: int = 0
     sample_steps: int = 25  # inference defaults stored with the weights
     guidance: float = 3.0
@@ -130,6 +136,8 @@ class DiTTrainOptions:
             raise ConfigError("cond_dropout must be in [0, 1)")
         if not 0 <= self.ema < 1:
             raise ConfigError("ema must be in [0, 1) (0: no weight average)")
+        if self.aux_surface < 0 or self.aux_grid < 1:
+            raise ConfigError("aux_surface must be >= 0 and aux_grid >= 1")
 
 
 # ---------------------------------------------------------------------------------------------- caches
@@ -259,6 +267,31 @@ def _cached(path: Path, make: Callable[[], dict]) -> dict:
 # ---------------------------------------------------------------------------------------------- training
 
 
+def surface_histogram(surface: np.ndarray, grid: int) -> torch.Tensor:
+    """[P, 3+] surface samples in [-1, 1]^3 -> [grid, grid, grid] (x, y, z) share of the samples in each cell."""
+    cell = np.clip(((surface[:, :3] + 1) / 2 * grid).astype(np.int64), 0, grid - 1)  # [P, 3]
+    flat = (cell[:, 0] * grid + cell[:, 1]) * grid + cell[:, 2]
+    counts = np.bincount(flat, minlength=grid**3).astype(np.float32)
+    return torch.from_numpy(counts / max(len(flat), 1)).view(grid, grid, grid)
+
+
+def surface_histograms(data: Path, split: str, grid: int) -> torch.Tensor:
+    """Every `split` shape's surface_histogram, in index order (the order of encode_dataset): [S, grid, grid, grid]."""
+    items = [it for it in load_index(data)["items"] if it["split"] == split]
+    out = torch.zeros(len(items), grid, grid, grid)
+    for i, it in enumerate(items):
+        with np.load(Path(data) / it["npz"]) as z:
+            out[i] = surface_histogram(z["surface"], grid)
+    return out
+
+
+def aux_surface_loss(head: torch.nn.Module, tokens: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of the head's cell distribution (from the mean of tokens [B, L, D]) against the surface
+    histograms target [B, G, G, G]."""
+    logits = head(tokens.mean(1))  # [B, G^3]
+    return -(target.flatten(1) * F.log_softmax(logits, -1)).sum(-1).mean()
+
+
 def match_noise(noise: torch.Tensor, x_data: torch.Tensor) -> torch.Tensor:
     """noise, x_data: [B, N, C] -> noise with each sample's N tokens reordered so that token j goes with data token j
     at the least total squared distance (Hungarian assignment per sample)."""
@@ -320,11 +353,21 @@ def train_dit(
     average = AveragedModel(trained, multi_avg_fn=get_ema_multi_avg_fn(opts.ema)) if opts.ema else None
     shown = average.module if average is not None else trained  # what is evaluated and exported
     params = [*dit.parameters(), *conditioner.parameters()]
+    aux_head, histograms = None, None
+    if opts.aux_surface:  # a training aid for the encoder: seeded after the models, kept in optimizer.pt only
+        aux_head = torch.nn.Sequential(
+            torch.nn.LayerNorm(opts.conditioner.hidden_size),
+            torch.nn.Linear(opts.conditioner.hidden_size, opts.aux_grid**3),
+        )
+        params += list(aux_head.parameters())
+        histograms = surface_histograms(data, "train", opts.aux_grid)  # [S, G, G, G]
     optimizer = torch.optim.AdamW(params, lr=opts.lr, weight_decay=opts.weight_decay, betas=(0.9, 0.99))
     if state is not None:
         extra = load_optimizer(run, optimizer, generator)
         for name in ("dit", "conditioner"):
             shown[name].load_state_dict(read_weights(run / name / "model.safetensors"))
+        if aux_head is not None:
+            aux_head.load_state_dict(extra["aux_head"])
         if average is not None:  # the exported weights are the average; the raw ones are in optimizer.pt
             if "raw" not in extra:
                 raise InputError(f"{run / 'optimizer.pt'}: no raw weights to resume the weight average from")
@@ -341,13 +384,17 @@ def train_dit(
 
     def step_loss(step: int) -> tuple[torch.Tensor, dict]:
         rng = np.random.default_rng([opts.seed, step])  # batch choice is a function of the step: resumable
-        x_data, pixels = training_pairs(latents, mirrored, cache["images"], opts.batch, rng)
+        x_data, pixels, hist = training_pairs(latents, mirrored, cache["images"], opts.batch, rng, histograms)
         if opts.color_augment:
             pixels = augment(pixels, generator)
-        cond = conditioner.encode_pixels(normalise(pixels))  # [B, L, D]
+        tokens = conditioner.encode_pixels(normalise(pixels))  # [B, L, D]
         drop = torch.rand(opts.batch, generator=generator) < opts.cond_dropout
-        cond = torch.where(drop[:, None, None], torch.zeros_like(cond), cond)
-        return flow_loss(dit, cond, x_data, generator, opts.match_tokens, opts.t_mean), {}
+        cond = torch.where(drop[:, None, None], torch.zeros_like(tokens), tokens)
+        loss = flow_loss(dit, cond, x_data, generator, opts.match_tokens, opts.t_mean)
+        if aux_head is None:
+            return loss, {}
+        aux = aux_surface_loss(aux_head, tokens, hist)
+        return loss + opts.aux_surface * aux, {"flow": loss.item(), "aux": aux.item()}
 
     def evaluate(last: bool) -> tuple[dict, str]:
         metrics = heldout_generation(shown["dit"], shown["conditioner"], vae, cache, data, scale, opts)
@@ -355,6 +402,8 @@ def train_dit(
 
     def checkpoint() -> None:
         extra = {} if average is None else {"raw": trained.state_dict(), "n_averaged": average.n_averaged.clone()}
+        if aux_head is not None:
+            extra["aux_head"] = aux_head.state_dict()
         checkpoint_dit(run, vae, shown["dit"], shown["conditioner"], optimizer, generator, state, opts, scale, extra)
 
     after_step = None if average is None else (lambda: average.update_parameters(trained))
@@ -362,21 +411,30 @@ def train_dit(
 
 
 def training_pairs(
-    latents: torch.Tensor, mirrored: torch.Tensor | None, images: torch.Tensor, batch: int, rng: np.random.Generator
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """A batch of (latent [B, N, C], picture [B, 3, S, S]) pairs: a random shape, one of its K encodings
-    (latents, mirrored: [S, K, N, C]) and one of its I pictures (images: [S, I, 3, S, S]). With mirrored latents,
-    each pair is, at even odds, the mirrored shape with its picture flipped left-right."""
+    latents: torch.Tensor,
+    mirrored: torch.Tensor | None,
+    images: torch.Tensor,
+    batch: int,
+    rng: np.random.Generator,
+    histograms: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """A batch of (latent [B, N, C], picture [B, 3, S, S], surface histogram [B, G, G, G] or None) triples: a random
+    shape, one of its K encodings (latents, mirrored: [S, K, N, C]), one of its I pictures (images:
+    [S, I, 3, S, S]) and its histogram (histograms: [S, G, G, G], x first). With mirrored latents, each pair is, at
+    even odds, the mirrored shape with its picture flipped left-right (and its histogram mirrored in x)."""
     s_count, k_count = latents.shape[:2]
     idx = torch.from_numpy(rng.choice(s_count, batch, replace=s_count < batch))
     pick = torch.from_numpy(rng.integers(k_count, size=batch))
     view = torch.from_numpy(rng.integers(images.shape[1], size=batch))
     x_data, pixels = latents[idx, pick], images[idx, view]
+    hist = None if histograms is None else histograms[idx]
     if mirrored is not None:
         flip = torch.from_numpy(rng.random(batch) < 0.5)
         x_data = torch.where(flip[:, None, None], mirrored[idx, pick], x_data)
         pixels = torch.where(flip[:, None, None, None], pixels.flip(-1), pixels)
-    return x_data, pixels
+        if hist is not None:
+            hist = torch.where(flip[:, None, None, None], hist.flip(1), hist)
+    return x_data, pixels, hist
 
 
 @torch.no_grad()
