@@ -271,6 +271,14 @@ def dit_cmd(
             "decides the shape; default: the recipe's).",
         ),
     ] = None,
+    aux_surface: Annotated[
+        float | None,
+        typer.Option(
+            "--aux-surface",
+            help="Weight of the image encoder's auxiliary loss: predict where the shape's surface is on a coarse "
+            "grid (0: off; default: the recipe's).",
+        ),
+    ] = None,
 ) -> None:
     """Train the flow-matching DiT and its image encoder on the VAE's latents. OUTPUT is a weights root
     (shapevae/, dit/, conditioner/, pipeline.json) after every checkpoint: `--weights OUTPUT` uses it.
@@ -292,6 +300,7 @@ def dit_cmd(
             ema=base.ema if ema is None else ema,
             match_tokens=base.match_tokens if match_tokens is None else match_tokens,
             t_mean=base.t_mean if t_mean is None else t_mean,
+            aux_surface=base.aux_surface if aux_surface is None else aux_surface,
         )
         state = train_dit(data, vae, output, opts, resume, log=_log)
         if export is not None:

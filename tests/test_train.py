@@ -360,6 +360,13 @@ def test_train_and_eval_commands(cli, dataset, tmp_path):
     missing = cli("train", "vae", dataset, "-o", tmp_path / "x", "--init", tmp_path / "nowhere", *small)
     assert missing.exit_code != 0 and "nowhere" in missing.stderr and "Traceback" not in missing.stderr
 
+    dit = tmp_path / "dit"
+    args = ("--steps", 1, "--batch", 2, "--threads", 1, "--t-mean", -0.5, "--aux-surface", 0.2, "--match-tokens")
+    result = cli("--json", "train", "dit", dataset, "--vae", run / "model", "-o", dit, *args)
+    assert result.exit_code == 0, result.stderr
+    state = json.loads((dit / "state.json").read_text())["options"]  # the options reach the run
+    assert (state["t_mean"], state["aux_surface"], state["match_tokens"], state["ema"]) == (-0.5, 0.2, True, 0.0)
+
 
 def test_train_data_command_builds_a_resumable_dataset(cli, tmp_path):
     args = ("train", "data", tmp_path / "d", "--family", "ring", "--per-family", 1, "--heldout", 1, "--workers", 1)
