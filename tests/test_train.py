@@ -291,6 +291,12 @@ def test_dit_run_with_the_surface_aid_trains_and_resumes_it(dataset, vae_run, tm
     for key, value in encoder("straight").items():
         torch.testing.assert_close(encoder("resumed")[key], value, rtol=1e-5, atol=1e-6, msg=key)
     assert not any("aux" in key for key in encoder("straight"))  # a training aid: not in the exported encoder
+    # and it trains the encoder: without the aid (same seed, batches, noise; no clipping, which would couple the
+    # head's gradient to the encoder's) the encoder ends elsewhere
+    unclipped = replace(aided, grad_clip=1e9)
+    train_dit(dataset, vae_run / "model", tmp_path / "aided", unclipped)
+    train_dit(dataset, vae_run / "model", tmp_path / "plain", replace(unclipped, aux_surface=0.0))
+    assert any(not torch.allclose(encoder("plain")[k], v) for k, v in encoder("aided").items())
 
 
 def test_flow_loss_draws_times_around_the_chosen_logit_mean():
