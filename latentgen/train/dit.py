@@ -498,12 +498,13 @@ def checkpoint_dit(
     write_weights_root(run, vae, dit, conditioner, scale, opts)
     save_optimizer(run, optimizer, generator, extra)
     write_state(run, state, opts)
+    train_key = "flow" if opts.aux_surface else "loss"  # with the surface aid, "loss" also holds its weighted term
     plot_curves(
         run / "curve.png",
         [
             (
                 "flow-matching loss (train, log)",
-                {"train": series(state.history, "loss", 4), "held-out": series(state.history, "heldout_flow_loss")},
+                {"train": series(state.history, train_key, 4), "held-out": series(state.history, "heldout_flow_loss")},
                 True,
             ),
             ("held-out generated-shape IoU", {"IoU": series(state.history, "heldout_gen_iou")}, False),
