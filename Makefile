@@ -46,16 +46,18 @@ lint: install
 	$(BIN)/ruff check latentgen tests bench
 	$(BIN)/ruff format --check latentgen tests bench
 
-# The shipped weights/tiny from scratch (CPU, ~2h40 on 2 cores): dataset, ShapeVAE, its decoder fine-tuned
+# The shipped weights/tiny from scratch (CPU, about 2h30 on 2 cores): datasets, ShapeVAE, its decoder fine-tuned
 # deeper on shapes with machined parts added and the encoder fixed (so the same latents), then the DiT + image
-# encoder on those latents. Interrupted? Run it again: every stage resumes from its checkpoints in out/train/.
+# encoder on those latents, with twice the everyday shapes. Interrupted? Run it again: every stage resumes from
+# its checkpoints in out/train/. Options and figures: weights/tiny/MODEL_CARD.md.
 weights: install
-	$(BIN)/latentgen train data out/train/data --workers 2
+	$(BIN)/latentgen train data out/train/data_everyday --images 0 --workers 2
 	$(BIN)/latentgen train data out/train/data_vae --family all --images 0 --workers 2
-	$(BIN)/latentgen train vae out/train/data -o out/train/vae --resume
+	$(BIN)/latentgen train data out/train/data_dit --per-family 80 --workers 2
+	$(BIN)/latentgen train vae out/train/data_everyday -o out/train/vae --resume
 	$(BIN)/latentgen train vae out/train/data_vae -o out/train/vae_dec --init out/train/vae/model --freeze-encoder \
 		--decoder-layers 6 --queries 2048 --lr 5e-4 --steps 10000 --resume
-	$(BIN)/latentgen train dit out/train/data --vae out/train/vae_dec/model -o out/train/dit --resume --export weights/tiny
+	$(BIN)/latentgen train dit out/train/data_dit --vae out/train/vae_dec/model -o out/train/dit --resume --export weights/tiny
 	cp out/train/vae/curve.png weights/tiny/vae_curve.png
 	cp out/train/vae_dec/curve.png weights/tiny/vae_dec_curve.png
 	cp out/train/dit/curve.png weights/tiny/dit_curve.png

@@ -1,6 +1,6 @@
 """Quality of the shipped (or any) weights, on shapes and images never seen in training (issue 6, item 5).
 
-    python bench/quality.py                       # weights/tiny on out/train/data + ../shared/data meshes, images
+    python bench/quality.py                       # weights/tiny on out/train/data_dit + ../shared/data meshes, images
     python bench/quality.py --per-family 2 --report out/quality.json
 
 A wrapper of `latentgen eval` with the repository's default inputs; any of its options can be added. Figures
@@ -24,7 +24,7 @@ def main(argv: list[str]) -> None:
 
     defaults = []
     for option, path in (
-        ("--data", REPO / "out" / "train" / "data"),
+        ("--data", REPO / "out" / "train" / "data_dit"),
         ("--meshes", SHARED / "meshes"),
         ("--images", SHARED / "images"),
     ):

@@ -279,6 +279,10 @@ def dit_cmd(
             "grid (0: off; default: the recipe's).",
         ),
     ] = None,
+    aux_grid: Annotated[
+        int | None,
+        typer.Option("--aux-grid", min=1, help="Cells per axis of --aux-surface's grid (default: the recipe's)."),
+    ] = None,
 ) -> None:
     """Train the flow-matching DiT and its image encoder on the VAE's latents. OUTPUT is a weights root
     (shapevae/, dit/, conditioner/, pipeline.json) after every checkpoint: `--weights OUTPUT` uses it.
@@ -301,6 +305,7 @@ def dit_cmd(
             match_tokens=base.match_tokens if match_tokens is None else match_tokens,
             t_mean=base.t_mean if t_mean is None else t_mean,
             aux_surface=base.aux_surface if aux_surface is None else aux_surface,
+            aux_grid=aux_grid or base.aux_grid,
         )
         state = train_dit(data, vae, output, opts, resume, log=_log)
         if export is not None:

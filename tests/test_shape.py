@@ -300,8 +300,8 @@ def test_generate_shape_keeps_the_best_of_its_candidates_each_seeded_as_a_single
         assert torch.equal(noise[k], initial_noise((1, *shipped.latent_shape), 7 + k)[0])
 
 
-def test_the_shipped_weights_choose_among_four_but_a_bare_tensor_has_no_mask_to_choose_by(shipped):
-    assert shipped.default_candidates() == 4  # pipeline.json "candidates"
+def test_the_shipped_weights_choose_among_eight_but_a_bare_tensor_has_no_mask_to_choose_by(shipped):
+    assert shipped.default_candidates() == 8  # pipeline.json "candidates"
     assert load_shape_models(CKPT, FP32).default_candidates() == 1  # reference checkpoints: one sample, as hy3dgen
     image = torch.zeros(1, 3, 64, 64)
     assert "candidates" not in generate_shape(image, shipped, ShapeOptions(steps=2)).extra

@@ -63,6 +63,8 @@ DIT_OPTS = DiTTrainOptions(
     eval_shapes=2,
     sample_steps=2,
     checkpoint_seconds=0.0,
+    t_mean=0.0,  # the tests of the surface aid and of t_mean turn these on themselves
+    aux_surface=0.0,
 )
 
 
@@ -318,6 +320,9 @@ def test_dit_resume_continues_from_the_checkpoint(dataset, vae_run, tmp_path):
     train_dit(dataset, vae_run / "model", tmp_path, replace(DIT_OPTS, steps=1, eval_every=0))
     state = train_dit(dataset, vae_run / "model", tmp_path, replace(DIT_OPTS, eval_every=0), resume=True)
     assert state.step == 2 and [r["step"] for r in state.history if "loss" in r] == [1, 2]
+    # a finished run resumed with other inference defaults trains nothing more but writes them for the export
+    state = train_dit(dataset, vae_run / "model", tmp_path, replace(DIT_OPTS, eval_every=0, candidates=3), resume=True)
+    assert state.step == 2 and json.loads((tmp_path / "pipeline.json").read_text())["candidates"] == 3
 
 
 def test_dit_exports_the_weight_average_and_resumes_it(dataset, vae_run, tmp_path):
@@ -367,11 +372,13 @@ def test_train_and_eval_commands(cli, dataset, tmp_path):
     assert missing.exit_code != 0 and "nowhere" in missing.stderr and "Traceback" not in missing.stderr
 
     dit = tmp_path / "dit"
-    args = ("--steps", 1, "--batch", 2, "--threads", 1, "--t-mean", -0.5, "--aux-surface", 0.2, "--match-tokens")
+    args = ("--steps", 1, "--batch", 2, "--threads", 1, "--t-mean", -0.5, "--aux-surface", 0.2, "--aux-grid", 4)
+    args += ("--match-tokens",)
     result = cli("--json", "train", "dit", dataset, "--vae", run / "model", "-o", dit, *args)
     assert result.exit_code == 0, result.stderr
     state = json.loads((dit / "state.json").read_text())["options"]  # the options reach the run
-    assert (state["t_mean"], state["aux_surface"], state["match_tokens"], state["ema"]) == (-0.5, 0.2, True, 0.0)
+    assert (state["t_mean"], state["aux_surface"], state["aux_grid"]) == (-0.5, 0.2, 4)
+    assert (state["match_tokens"], state["ema"]) == (True, 0.0)
 
 
 def test_train_data_command_builds_a_resumable_dataset(cli, tmp_path):
@@ -405,7 +412,7 @@ def test_learning_rate_schedule_and_iou():
 
 def test_a_run_resumes_with_other_inference_defaults_but_not_with_other_training_options(tmp_path):
     write_state(tmp_path, RunState(10, 1.0, [], {}), DIT_OPTS)
-    resumed = read_run_state(tmp_path, replace(DIT_OPTS, candidates=8, resolution=96, steps=20))  # only pipeline.json
+    resumed = read_run_state(tmp_path, replace(DIT_OPTS, candidates=2, resolution=96, steps=20))  # only pipeline.json
     assert resumed is not None and resumed.step == 10
     with pytest.raises(ConfigError, match="lr"):
         read_run_state(tmp_path, replace(DIT_OPTS, lr=1e-3))
@@ -419,3 +426,16 @@ def test_a_run_started_before_an_option_existed_resumes_with_its_default(tmp_pat
     assert read_run_state(tmp_path, DIT_OPTS).step == 10
     with pytest.raises(ConfigError, match="ema"):
         read_run_state(tmp_path, replace(DIT_OPTS, ema=0.99))
+
+
+def test_a_run_started_before_the_recipe_changed_is_not_resumed_under_the_new_one(tmp_path):
+    old = replace(DIT_OPTS, t_mean=0.0, aux_surface=0.0, aux_grid=8)
+    write_state(tmp_path, RunState(10, 1.0, [], {}), old)
+    state = json.loads((tmp_path / "state.json").read_text())
+    for key in ("t_mean", "aux_surface", "aux_grid"):  # as written before these options existed
+        del state["options"][key]
+    (tmp_path / "state.json").write_text(json.dumps(state))
+    assert read_run_state(tmp_path, old).step == 10  # what that run did
+    new_defaults = replace(DIT_OPTS, t_mean=DiTTrainOptions().t_mean, aux_surface=DiTTrainOptions().aux_surface)
+    with pytest.raises(ConfigError, match="aux_surface, t_mean"):
+        read_run_state(tmp_path, new_defaults)

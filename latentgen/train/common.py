@@ -85,8 +85,10 @@ def read_state(run: Path, options: Any) -> RunState | None:
     raw = json.loads(path.read_text())
     if raw.get("format") != STATE_FORMAT:
         raise ConfigError(f"{path}: not a {STATE_FORMAT} file")
-    # an option added since the run started is read as its default (new options default to the old behaviour)
-    saved, now = {**jsonable(type(options)()), **raw["options"]}, jsonable(options)
+    # an option added since the run started is read as what the run did without it: the options class's
+    # BEFORE_ADDED value where its default has changed since, else its default
+    before = getattr(type(options), "BEFORE_ADDED", {})
+    saved, now = {**jsonable(type(options)()), **before, **raw["options"]}, jsonable(options)
     # none of these changes what is trained: candidates and resolution only go into the exported pipeline.json
     for key in ("steps", "checkpoint_seconds", "threads", "eval_every", "candidates", "resolution"):
         saved.pop(key, None)

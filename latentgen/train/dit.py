@@ -22,6 +22,7 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -85,7 +86,7 @@ PIPELINE_FILE = "pipeline.json"  # sampling defaults of a weights root in our la
 class DiTTrainOptions:
     dit: DiTConfig = field(default_factory=lambda: TINY_DIT)
     conditioner: ConditionerConfig = field(default_factory=lambda: TINY_CONDITIONER)
-    steps: int = 5000
+    steps: int = 7000
     batch: int = 16
     lr: float = 5e-4
     warmup: int = 200
@@ -112,23 +113,27 @@ class DiTTrainOptions:
     match_tokens: bool = False
     # mean of the logit-normal distribution of training times t: below 0, more of the steps near noise (t = 0), where
     # the picture decides the shape (there the condition lowers the loss most; later steps mostly denoise)
-    t_mean: float = 0.0
+    t_mean: float = -0.7
     # weight of an auxiliary loss on the image encoder alone: from its pooled tokens, a linear head predicts where the
     # shape's surface is (the share of its surface samples in each cell of an aux_grid^3 grid over [-1, 1]^3). The
     # flow loss alone hands the encoder a weak signal (the picture lowers it by a few percent); the head is a training
-    # aid, neither exported nor needed at inference. 0: off. Off in the shipped recipe, as t_mean: together (-0.7, 0.1)
-    # they scored 0.698 / 0.513 against 0.668 / 0.516 but the chair photo became a stool (MODEL_CARD.md, experiments)
-    aux_surface: float = 0.0
-    aux_grid: int = 8
+    # aid, neither exported nor needed at inference. 0: off. Both in the shipped recipe since 2026-12-05 (with
+    # twice the shapes and 7000 steps; MODEL_CARD.md, experiments)
+    aux_surface: float = 0.3
+    aux_grid: int = 16
     seed: int = 0
     sample_steps: int = 25  # inference defaults stored with the weights
     guidance: float = 3.0
-    candidates: int = 4  # shapes sampled per picture, the best-matching silhouette kept (shape.ShapeOptions)
+    candidates: int = 8  # shapes sampled per picture, the best-matching silhouette kept (shape.ShapeOptions)
     resolution: int = 160  # default decoding grid of generate-shape / image2mesh with these weights
     eval_every: int = 500
     eval_shapes: int = 21
     checkpoint_seconds: float = 120.0
     threads: int = field(default_factory=lambda: os.cpu_count() or 1)  # on a busy machine, 1 is much faster
+
+    # what a run started before an option existed did without it (read_state fills a missing key with this, not
+    # with a default that has changed since, so such a run is not resumed under the new recipe)
+    BEFORE_ADDED: ClassVar[dict] = {"t_mean": 0.0, "aux_surface": 0.0, "aux_grid": 8}
 
     def __post_init__(self) -> None:
         if min(self.steps, self.batch, self.encodings, self.threads, self.sample_steps) < 1 or self.lr <= 0:
@@ -374,6 +379,7 @@ def train_dit(
                 raise InputError(f"{run / 'optimizer.pt'}: no raw weights to resume the weight average from")
             trained.load_state_dict(extra["raw"])
             average.n_averaged.fill_(int(extra["n_averaged"]))
+        write_pipeline(run, opts)  # the inference defaults may differ from the run's start: they only go here
         log(f"resumed {run} at step {state.step}")
     else:
         state = RunState(extra={"scale_factor": scale})
@@ -520,6 +526,11 @@ def write_weights_root(
     save_checkpoint(vae, replace(vae.config, scale_factor=scale), root / "shapevae")
     save_checkpoint(dit, dit.config, root / "dit")
     save_checkpoint(conditioner, conditioner.config, root / "conditioner")
+    write_pipeline(root, opts)
+
+
+def write_pipeline(root: Path, opts: DiTTrainOptions) -> None:
+    """pipeline.json: the inference defaults of a weights root (sampler, candidates, decoding grid)."""
     pipeline = {
         "scheduler": {"kind": "flow", "num_train_timesteps": 1000, "shift": 1.0},
         "steps": opts.sample_steps,
@@ -529,7 +540,7 @@ def write_weights_root(
         "image_size": 512,
         "border_ratio": 0.15,
     }
-    with atomic_path(root / PIPELINE_FILE) as tmp:
+    with atomic_path(Path(root) / PIPELINE_FILE) as tmp:
         tmp.write_text(json.dumps(pipeline, indent=2) + "\n")
 
 
