@@ -86,7 +86,7 @@ PIPELINE_FILE = "pipeline.json"  # sampling defaults of a weights root in our la
 class DiTTrainOptions:
     dit: DiTConfig = field(default_factory=lambda: TINY_DIT)
     conditioner: ConditionerConfig = field(default_factory=lambda: TINY_CONDITIONER)
-    steps: int = 7000
+    steps: int = 10000
     batch: int = 16
     lr: float = 5e-4
     warmup: int = 200
@@ -118,7 +118,7 @@ class DiTTrainOptions:
     # shape's surface is (the share of its surface samples in each cell of an aux_grid^3 grid over [-1, 1]^3). The
     # flow loss alone hands the encoder a weak signal (the picture lowers it by a few percent); the head is a training
     # aid, neither exported nor needed at inference. 0: off. Both in the shipped recipe since 2026-12-05 (with
-    # twice the shapes and 7000 steps; MODEL_CARD.md, experiments)
+    # twice the shapes and a longer schedule; MODEL_CARD.md, experiments)
     aux_surface: float = 0.3
     aux_grid: int = 16
     seed: int = 0
