@@ -305,7 +305,7 @@ def dit_cmd(
             match_tokens=base.match_tokens if match_tokens is None else match_tokens,
             t_mean=base.t_mean if t_mean is None else t_mean,
             aux_surface=base.aux_surface if aux_surface is None else aux_surface,
-            aux_grid=aux_grid or base.aux_grid,
+            aux_grid=base.aux_grid if aux_grid is None else aux_grid,
         )
         state = train_dit(data, vae, output, opts, resume, log=_log)
         if export is not None:
