@@ -98,18 +98,18 @@ class DiTTrainOptions:
     # half the samples are the shape mirrored left-right (x -> -x) with its picture flipped: the front camera looks
     # along -z, so the pair stays consistent and the DiT sees twice as many (picture, shape) pairs. Off in the
     # shipped recipe: with it (and machined parts added to the data) held-out silhouettes went 0.550 -> 0.574 but
-    # real photos 0.432 -> 0.394 (weights/tiny/MODEL_CARD.md, experiments)
+    # real photos 0.432 -> 0.394 (weights/tiny/EXPERIMENTS.md)
     mirror: bool = False
     # decay of an exponential moving average of the weights (DiT + image encoder) that the held-out figures and the
     # exported weights then use; 0: the raw weights. Off in the shipped recipe: 0.999 scored 0.647 / 0.529 against
-    # the raw weights' 0.668 / 0.516 (weights/tiny/MODEL_CARD.md, experiments); the cosine schedule's low final
+    # the raw weights' 0.668 / 0.516 (weights/tiny/EXPERIMENTS.md); the cosine schedule's low final
     # learning rate already averages
     ema: float = 0.0
     # pair each sample's noise tokens with its data tokens by a minimal-cost assignment (equivariant optimal
     # transport, Klein et al. 2023): the DiT is permutation-equivariant over tokens, so any pairing is as valid as
     # any other, and the closest one gives straighter paths and a lower-variance velocity
     # target. Off in the shipped recipe: held-out silhouettes 0.668 -> 0.614 (thin families lost most), photos
-    # 0.516 -> 0.541 (within the noise of 13 pictures; weights/tiny/MODEL_CARD.md, experiments)
+    # 0.516 -> 0.541 (within the noise of 13 pictures; weights/tiny/EXPERIMENTS.md)
     match_tokens: bool = False
     # mean of the logit-normal distribution of training times t: below 0, more of the steps near noise (t = 0), where
     # the picture decides the shape (there the condition lowers the loss most; later steps mostly denoise)
@@ -118,7 +118,7 @@ class DiTTrainOptions:
     # shape's surface is (the share of its surface samples in each cell of an aux_grid^3 grid over [-1, 1]^3). The
     # flow loss alone hands the encoder a weak signal (the picture lowers it by a few percent); the head is a training
     # aid, neither exported nor needed at inference. 0: off. Both in the shipped recipe since 2026-12-05 (with
-    # twice the shapes and a longer schedule; MODEL_CARD.md, experiments)
+    # twice the shapes and a longer schedule; weights/tiny/EXPERIMENTS.md)
     aux_surface: float = 0.3
     aux_grid: int = 16
     seed: int = 0
