@@ -282,3 +282,10 @@ def test_pickle_checkpoints_load_with_weights_only(tmp_path):
     assert vae.name == folder.name and vae.has_encoder
     ref = load_shapevae(src, FP32)
     assert all(torch.equal(v, ref.state_dict()[k]) for k, v in vae.state_dict().items())
+
+
+def test_saved_weights_are_as_readable_as_their_config(tmp_path):
+    # safetensors alone writes 0600 files: a teammate or a server reading exported weights would be refused
+    save_checkpoint(ShapeVAE(TINY), TINY, tmp_path / "shapevae")
+    mode = lambda name: (tmp_path / "shapevae" / name).stat().st_mode & 0o777  # noqa: E731
+    assert mode("model.safetensors") == mode("config.json")

@@ -17,6 +17,7 @@ never exists twice in memory.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -364,4 +365,8 @@ def save_checkpoint(model: nn.Module, config: Any, folder: Path) -> None:
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     with atomic_dir(Path(folder)) as tmp:
         write_config(config, tmp / "config.json")
-        save_file(tensors, str(tmp / "model.safetensors"), metadata={"format": "latentgen.weights/1"})
+        weights = tmp / "model.safetensors"
+        save_file(tensors, str(weights), metadata={"format": "latentgen.weights/1"})
+        # safetensors writes its file 0600; give it the mode the umask gives config.json (the temp folder was
+        # made under the umask), so weights exported for a team or a server are readable like any other output
+        os.chmod(weights, tmp.stat().st_mode & 0o666)
