@@ -46,7 +46,7 @@ lint: install
 	$(BIN)/ruff check latentgen tests bench
 	$(BIN)/ruff format --check latentgen tests bench
 
-# The shipped weights/tiny from scratch (CPU, about 2h40 on 2 cores, estimated from its stages): datasets, ShapeVAE, its decoder fine-tuned
+# The shipped weights/tiny from scratch (CPU: 1 h 50 min on 2 idle cores, measured on a fresh clone): datasets, ShapeVAE, its decoder fine-tuned
 # deeper on shapes with machined parts added and the encoder fixed (so the same latents), then the DiT + image
 # encoder on those latents, with twice the everyday shapes. Interrupted? Run it again: every stage resumes from
 # its checkpoints in out/train/. Options and figures: weights/tiny/MODEL_CARD.md.
