@@ -82,6 +82,21 @@ def test_decimating_a_textured_mesh_keeps_uvs_within_the_original_chart_bounds()
     assert (small.visual.uv >= lo - 1e-6).all() and (small.visual.uv <= hi + 1e-6).all()
 
 
+def test_a_baked_mesh_decimates_to_budget_across_its_uv_seams():
+    # an xatlas unwrap (as `bake` writes) splits every seam vertex, leaving hundreds of loose charts
+    import xatlas
+    from PIL import Image
+
+    sphere = trimesh.creation.icosphere(subdivisions=5)  # 20480 faces
+    vmap, faces, uv = xatlas.parametrize(sphere.vertices, sphere.faces)
+    baked = trimesh.Trimesh(sphere.vertices[vmap], faces, process=False)
+    baked.visual = trimesh.visual.TextureVisuals(uv=uv, image=Image.new("RGB", (64, 64), "red"))
+    small = decimate(baked, 500)  # per chart, the collapse stopped at 912
+    assert len(small.faces) == 500 and has_texture(small)
+    assert np.allclose(np.linalg.norm(small.vertices, axis=1), 1.0, atol=0.02)
+    assert (small.visual.uv >= uv.min(axis=0) - 1e-6).all() and (small.visual.uv <= uv.max(axis=0) + 1e-6).all()
+
+
 def test_decimation_copes_with_a_million_faces():
     big = trimesh.creation.icosphere(subdivisions=8)  # 1.3M faces
     small = decimate(big, 20000)
