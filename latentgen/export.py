@@ -122,8 +122,8 @@ def _write_glb(mesh: trimesh.Trimesh, path: Path, opts: ExportOptions) -> None:
 
 
 def _write_obj(mesh: trimesh.Trimesh, path: Path, opts: ExportOptions) -> None:
-    """OBJ + STEM.mtl + STEM.png (linked by relative names). The OBJ is renamed last, so a reader that
-    finds it also finds its material."""
+    """OBJ + STEM.mtl + STEM_texture.png (linked by relative names; not STEM.png, which is often the photo the
+    mesh was made from). The OBJ is renamed last, so a reader that finds it also finds its material."""
     out = mesh.copy()
     textured = has_texture(mesh)
     if textured:
@@ -132,7 +132,7 @@ def _write_obj(mesh: trimesh.Trimesh, path: Path, opts: ExportOptions) -> None:
             uv=mesh.visual.uv,
             # white diffuse: viewers multiply Kd by map_Kd, and trimesh's default Kd (0.4) would darken the texture
             material=trimesh.visual.material.SimpleMaterial(
-                image=img, name=path.stem, diffuse=[255, 255, 255, 255], ambient=[255, 255, 255, 255]
+                image=img, name=f"{path.stem}_texture", diffuse=[255, 255, 255, 255], ambient=[255, 255, 255, 255]
             ),
         )
     text, extra = trimesh.exchange.obj.export_obj(

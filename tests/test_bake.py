@@ -141,8 +141,8 @@ def test_outputs_validate_as_glb_and_write_as_obj(tmp_path):
     again = load_mesh(glb)
     assert has_texture(again) and len(again.faces) == len(baked.faces)
     write_mesh(baked, tmp_path / "spot.obj")
-    assert {p.name for p in tmp_path.iterdir()} == {"spot.glb", "spot.obj", "spot.mtl", "spot.png"}
-    assert Image.open(tmp_path / "spot.png").size == (256, 256)
+    assert {p.name for p in tmp_path.iterdir()} == {"spot.glb", "spot.obj", "spot.mtl", "spot_texture.png"}
+    assert Image.open(tmp_path / "spot_texture.png").size == (256, 256)
 
 
 def test_unwrap_packs_one_atlas_within_the_unit_square():

@@ -29,10 +29,17 @@ def test_textured_spot_keeps_its_texture_in_glb_and_obj(tmp_path):
         back = load_mesh(tmp_path / f"spot.{fmt}")
         assert has_texture(back), fmt
         assert np.allclose(np.sort(back.visual.uv, axis=0)[::97], np.sort(spot.visual.uv, axis=0)[::97], atol=1e-5)
-    assert (tmp_path / "spot.mtl").exists() and (tmp_path / "spot.png").exists()
+    assert (tmp_path / "spot.mtl").exists() and (tmp_path / "spot_texture.png").exists()
     mtl = (tmp_path / "spot.mtl").read_text()
-    assert "map_Kd spot.png" in mtl
+    assert "map_Kd spot_texture.png" in mtl
     assert "Kd 1.00000000 1.00000000 1.00000000" in mtl  # viewers multiply the texture by Kd
+
+
+def test_obj_texture_never_overwrites_the_picture_it_was_made_from(tmp_path):
+    (tmp_path / "spot.png").write_bytes(b"the user's photo")  # chair.png -> chair.obj is the usual naming
+    export(load_mesh(SPOT), tmp_path / "spot.obj")
+    assert (tmp_path / "spot.png").read_bytes() == b"the user's photo"
+    assert has_texture(load_mesh(tmp_path / "spot.obj"))
 
 
 def test_glb_material_is_explicit_pbr_and_validates(tmp_path):
