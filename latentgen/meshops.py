@@ -234,7 +234,8 @@ def _decimate_textured(mesh: trimesh.Trimesh, faces: int) -> trimesh.Trimesh:
     ms.compute_texcoord_transfer_vertex_to_wedge()
     # per-vertex UVs split every seam vertex in two, so the unwrapped mesh is a set of loose charts whose
     # borders the collapse must keep (a baked 40k-face mesh stalled near 18k); welding equal positions with
-    # the UVs now on the face corners makes seams texture seams inside one connected surface
+    # the UVs now on the face corners makes seams texture seams inside one connected surface (pymeshlab's merge,
+    # not _weld: its re-indexed faces would lose the corner UVs pymeshlab's texture-aware collapse needs)
     ms.meshing_merge_close_vertices(threshold=pymeshlab.PercentageValue(1e-4))
     # a pass can still stop short on awkward topology: repeat until the budget holds
     for _ in range(6):
